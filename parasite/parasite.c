@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The parasite: freestanding code executed inside a frozen target by the
+ * thread the host picked, one command per run (see parasite-abi.h).
+ *
+ * Rules for this file: no libc, no calls (every helper is always_inline, so
+ * no call/ret ever touches a shadow stack), no floating point or vector
+ * registers (-mgeneral-regs-only), no writable globals (the code mapping is
+ * read-only). The only system calls made are listed in SECURITY.md and
+ * memcrd(8): openat, close, socketpair, madvise, recvmsg, pwrite64.
+ */
+
+#include <asm/unistd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parasite-abi.h"
+
+#define AT_FDCWD_ (-100)
+#define O_RDONLY_ 00
+#define O_RDWR_ 02
+#define O_CLOEXEC_ 02000000
+#define AF_UNIX_ 1
+#define SOCK_SEQPACKET_ 5
+#define SOCK_CLOEXEC_ 02000000
+#define SOL_SOCKET_ 1
+#define SCM_RIGHTS_ 1
+#define MSG_CMSG_CLOEXEC_ 0x40000000
+#define EINTR_ 4
+#define EIO_ 5
+#define EINVAL_ 22
+
+#define always_inline inline __attribute__((always_inline))
+
+static always_inline long sys3(long nr, long a1, long a2, long a3) {
+        long ret;
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "a"(nr), "D"(a1), "S"(a2), "d"(a3)
+                         : "rcx", "r11", "memory");
+        return ret;
+}
+
+static always_inline long sys4(long nr, long a1, long a2, long a3, long a4) {
+        long ret;
+        register long r10 __asm__("r10") = a4;
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
+                         : "rcx", "r11", "memory");
+        return ret;
+}
+
+struct k_iovec {
+        void *base;
+        uint64_t len;
+};
+
+struct k_msghdr {
+        void *name;
+        int32_t namelen;
+        int32_t pad0;
+        struct k_iovec *iov;
+        uint64_t iovlen;
+        void *control;
+        uint64_t controllen;
+        uint32_t flags;
+        uint32_t pad1;
+};
+
+struct k_cmsg_fd {
+        uint64_t len;
+        int32_t level;
+        int32_t type;
+        int32_t fd;
+        int32_t pad;
+};
+
+static always_inline long do_init(struct parasite_args *a) {
+        static const char mem[] = "/proc/self/mem";
+        static const char pagemap[] = "/proc/self/pagemap";
+        static const char smaps[] = "/proc/self/smaps";
+        int32_t sv[2];
+        long r;
+
+        for (int i = 0; i < _PARASITE_FD_MAX; i++)
+                a->fds[i] = -1;
+
+        r = sys4(__NR_socketpair, AF_UNIX_, SOCK_SEQPACKET_ | SOCK_CLOEXEC_, 0, (long) sv);
+        if (r < 0)
+                return r;
+        /* Only one end is handed to the host; the other stays with us. */
+        a->fds[PARASITE_FD_SOCK] = sv[1];
+        a->arg = (uint64_t) sv[0];
+
+        r = sys4(__NR_openat, AT_FDCWD_, (long) mem, O_RDWR_ | O_CLOEXEC_, 0);
+        if (r < 0)
+                goto fail;
+        a->fds[PARASITE_FD_MEM] = (int32_t) r;
+
+        r = sys4(__NR_openat, AT_FDCWD_, (long) pagemap, O_RDONLY_ | O_CLOEXEC_, 0);
+        if (r < 0)
+                goto fail;
+        a->fds[PARASITE_FD_PAGEMAP] = (int32_t) r;
+
+        r = sys4(__NR_openat, AT_FDCWD_, (long) smaps, O_RDONLY_ | O_CLOEXEC_, 0);
+        if (r < 0)
+                goto fail;
+        a->fds[PARASITE_FD_SMAPS] = (int32_t) r;
+        return 0;
+
+fail:
+        sys3(__NR_close, sv[0], 0, 0);
+        for (int i = 0; i < _PARASITE_FD_MAX; i++)
+                if (a->fds[i] >= 0) {
+                        sys3(__NR_close, a->fds[i], 0, 0);
+                        a->fds[i] = -1;
+                }
+        return r;
+}
+
+static always_inline long do_madvise(struct parasite_args *a) {
+        if (a->nr > PARASITE_MAX_RANGES)
+                return -EINVAL_;
+        for (uint64_t i = 0; i < a->nr; i++) {
+                long r = sys3(__NR_madvise, (long) a->ranges[i].start, (long) a->ranges[i].len,
+                              (long) a->arg);
+                if (r < 0) {
+                        a->nr = i;
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static always_inline long do_close(struct parasite_args *a) {
+        long ret = 0;
+        for (int i = 0; i < _PARASITE_FD_MAX; i++) {
+                if (a->fds[i] < 0)
+                        continue;
+                long r = sys3(__NR_close, a->fds[i], 0, 0);
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        return ret;
+}
+
+static always_inline long do_recv_fd(struct parasite_args *a) {
+        struct k_cmsg_fd cmsg = {};
+        char byte;
+        struct k_iovec iov = { .base = &byte, .len = 1 };
+        struct k_msghdr msg = {
+                .iov = &iov,
+                .iovlen = 1,
+                .control = &cmsg,
+                .controllen = sizeof(cmsg),
+        };
+        long r;
+
+        r = sys3(__NR_recvmsg, a->fds[0], (long) &msg, MSG_CMSG_CLOEXEC_);
+        if (r < 0)
+                return r;
+        if (r != 1 || msg.controllen < 20 || cmsg.level != SOL_SOCKET_ || cmsg.type != SCM_RIGHTS_)
+                return -EIO_;
+        a->fds[1] = cmsg.fd;
+        return 0;
+}
+
+static always_inline long do_write(struct parasite_args *a) {
+        uint64_t off = a->arg;
+
+        if (a->nr > PARASITE_MAX_RANGES)
+                return -EINVAL_;
+        for (uint64_t i = 0; i < a->nr; i++) {
+                uint64_t p = a->ranges[i].start, left = a->ranges[i].len;
+
+                while (left > 0) {
+                        long r = sys4(__NR_pwrite64, a->fds[0], (long) p, (long) left, (long) off);
+                        if (r == -EINTR_)
+                                continue;
+                        if (r <= 0) {
+                                a->nr = i;
+                                return r < 0 ? r : -EIO_;
+                        }
+                        p += (uint64_t) r;
+                        off += (uint64_t) r;
+                        left -= (uint64_t) r;
+                }
+        }
+        a->arg = off;
+        return 0;
+}
+
+__attribute__((section(".text.entry"), noreturn, used, visibility("default"))) void
+parasite_entry(struct parasite_args *a) {
+        long r;
+
+        if (a->magic != PARASITE_MAGIC)
+                r = -EINVAL_;
+        else
+                switch (a->cmd) {
+                case PARASITE_CMD_INIT:
+                        r = do_init(a);
+                        break;
+                case PARASITE_CMD_MADVISE:
+                        r = do_madvise(a);
+                        break;
+                case PARASITE_CMD_CLOSE:
+                        r = do_close(a);
+                        break;
+                case PARASITE_CMD_RECV_FD:
+                        r = do_recv_fd(a);
+                        break;
+                case PARASITE_CMD_WRITE:
+                        r = do_write(a);
+                        break;
+                default:
+                        r = -EINVAL_;
+                }
+        a->ret = r;
+
+        for (;;)
+                __asm__ volatile("int3" ::: "memory");
+}

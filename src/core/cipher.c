@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cipher.h"
+#include "macro.h"
+
+struct CipherKey {
+        uint8_t key[CIPHER_KEY_SIZE];
+};
+
+struct CipherCtx {
+        EVP_CIPHER_CTX *ctx;
+        const CipherKey *key;
+};
+
+int cipher_key_new(CipherKey **ret) {
+        size_t size = (size_t) getpagesize();
+        CipherKey *k;
+
+        /* A page of its own: never swapped, never in a core dump, never
+         * inherited by a child. */
+        k = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (k == MAP_FAILED)
+                return -errno;
+        (void) madvise(k, size, MADV_DONTDUMP);
+        (void) madvise(k, size, MADV_WIPEONFORK);
+        (void) mlock(k, size);
+
+        if (RAND_bytes(k->key, sizeof(k->key)) != 1) {
+                munmap(k, size);
+                return -EIO;
+        }
+        *ret = k;
+        return 0;
+}
+
+CipherKey *cipher_key_free(CipherKey *k) {
+        if (!k)
+                return NULL;
+        explicit_bzero(k->key, sizeof(k->key));
+        munmap(k, (size_t) getpagesize());
+        return NULL;
+}
+
+int cipher_ctx_new(const CipherKey *k, CipherCtx **ret) {
+        CipherCtx *c;
+
+        c = calloc(1, sizeof(CipherCtx));
+        if (!c)
+                return -ENOMEM;
+        c->ctx = EVP_CIPHER_CTX_new();
+        if (!c->ctx) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->key = k;
+        *ret = c;
+        return 0;
+}
+
+CipherCtx *cipher_ctx_free(CipherCtx *c) {
+        if (!c)
+                return NULL;
+        EVP_CIPHER_CTX_free(c->ctx);
+        free(c);
+        return NULL;
+}
+
+static int start(CipherCtx *c, bool enc, const uint8_t nonce[CIPHER_NONCE_SIZE]) {
+        /* Default IV length of GCM is 12 bytes, which is what we use. */
+        if (enc) {
+                if (EVP_EncryptInit_ex(c->ctx, EVP_aes_256_gcm(), NULL, c->key->key, nonce) != 1)
+                        return -EIO;
+        } else {
+                if (EVP_DecryptInit_ex(c->ctx, EVP_aes_256_gcm(), NULL, c->key->key, nonce) != 1)
+                        return -EIO;
+        }
+        return 0;
+}
+
+int cipher_seal(CipherCtx *c, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZE], const void *aad,
+                size_t aad_len, const void *in, void *out, size_t len, uint8_t tag[CIPHER_TAG_SIZE]) {
+        int n, r;
+
+        assert(len <= INT32_MAX && aad_len <= INT32_MAX);
+
+        r = start(c, true, nonce);
+        if (r < 0)
+                return r;
+        if (EVP_EncryptUpdate(c->ctx, NULL, &n, aad, (int) aad_len) != 1)
+                return -EIO;
+        if (p == PROTECTION_ENCRYPT) {
+                if (EVP_EncryptUpdate(c->ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
+                        return -EIO;
+        } else {
+                /* Authenticate the clear text as additional data. */
+                if (EVP_EncryptUpdate(c->ctx, NULL, &n, in, (int) len) != 1)
+                        return -EIO;
+                if (out != in)
+                        memcpy(out, in, len);
+        }
+        if (EVP_EncryptFinal_ex(c->ctx, NULL, &n) != 1)
+                return -EIO;
+        if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG, CIPHER_TAG_SIZE, tag) != 1)
+                return -EIO;
+        return 0;
+}
+
+int cipher_open(CipherCtx *c, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZE], const void *aad,
+                size_t aad_len, const void *in, void *out, size_t len,
+                const uint8_t tag[CIPHER_TAG_SIZE]) {
+        uint8_t final[16];
+        int n, r;
+
+        assert(len <= INT32_MAX && aad_len <= INT32_MAX);
+
+        r = start(c, false, nonce);
+        if (r < 0)
+                return r;
+        if (EVP_DecryptUpdate(c->ctx, NULL, &n, aad, (int) aad_len) != 1)
+                return -EIO;
+        if (p == PROTECTION_ENCRYPT) {
+                if (EVP_DecryptUpdate(c->ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
+                        return -EIO;
+        } else {
+                if (EVP_DecryptUpdate(c->ctx, NULL, &n, in, (int) len) != 1)
+                        return -EIO;
+                if (out != in)
+                        memcpy(out, in, len);
+        }
+        if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, CIPHER_TAG_SIZE, (void *) tag) != 1)
+                return -EIO;
+        if (EVP_DecryptFinal_ex(c->ctx, final, &n) != 1)
+                return -EBADMSG;
+        return 0;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Host side of the parasite: map it into a seized target, run its commands,
+ * take the descriptors it opens (pidfd_getfd), and cure the target.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parasite-abi.h"
+#include "tracee.h"
+
+typedef struct Parasite {
+        Tracee *tracee; /* not owned */
+        uint64_t code_addr;
+        size_t code_size;
+        uint64_t data_addr;
+        int remote_sock; /* the parasite's own socket end, inside the target */
+        int fds[_PARASITE_FD_MAX]; /* our copies: sock, mem, pagemap, smaps */
+} Parasite;
+
+/* Prepare the executor, map and start the parasite, take its descriptors.
+ * On failure the target is cured before returning. */
+int parasite_infect(Tracee *t, Parasite **ret);
+
+/* madvise() ranges inside the target; *ret_done = number of ranges done. */
+int parasite_madvise(Parasite *p, const struct parasite_range *ranges, size_t n, int advice,
+                     size_t *ret_done);
+
+/* Hand a descriptor of ours to the target; returns its number there. */
+int parasite_send_fd(Parasite *p, int fd, int *ret_remote_fd);
+
+/* The target writes ranges of its own memory to remote_fd at offset. */
+int parasite_write(Parasite *p, int remote_fd, const struct parasite_range *ranges, size_t n,
+                   uint64_t offset);
+
+/* Close a descriptor inside the target. */
+int parasite_close_remote(Parasite *p, int remote_fd);
+
+/* Unmap the parasite, close what it left open in the target, and put the
+ * executor's registers, extended state and signal mask back. The target
+ * stays seized and stopped. Our descriptors stay open (parasite_take_fd). */
+int parasite_cure(Parasite *p);
+
+int parasite_take_fd(Parasite *p, int which);
+
+Parasite *parasite_free(Parasite *p);
+static inline void parasite_freep(Parasite **p) {
+        if (*p)
+                parasite_free(*p);
+}
+#define _cleanup_parasite_ __attribute__((cleanup(parasite_freep)))

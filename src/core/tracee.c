@@ -1,0 +1,773 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <cpuid.h>
+#include <dirent.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "tracee.h"
+
+#ifndef NT_X86_SHSTK
+#define NT_X86_SHSTK 0x204
+#endif
+
+/* Options set once every thread is stopped. EXITKILL is deliberately not set
+ * at seize time: a thread we could not stop (and therefore cannot detach)
+ * must not be killed when we give up and exit. */
+#define SEIZE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC)
+#define HOLD_OPTIONS (SEIZE_OPTIONS | PTRACE_O_EXITKILL)
+
+#define X86_EFLAGS_TF 0x100ULL
+#define X86_EFLAGS_DF 0x400ULL
+#define X86_64_USER_CS 0x33
+
+#define DEFAULT_OP_TIMEOUT (30 * USEC_PER_SEC)
+#define MAX_SPURIOUS_STOPS 10000
+
+enum wait_kind {
+        WAIT_SYSCALL_ENTRY,
+        WAIT_SYSCALL_EXIT,
+        WAIT_INT3,
+        WAIT_TRAP_STOP,
+};
+
+int proc_task_state(pid_t pid, pid_t tid, char *ret_state) {
+        char path[64], buf[1024];
+        _cleanup_close_ int fd = -EBADF;
+        ssize_t n;
+        char *p;
+
+        snprintf(path, sizeof(path), "/proc/%i/task/%i/stat", pid, tid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        p = strrchr(buf, ')');
+        if (!p || p[1] != ' ' || !p[2])
+                return -EIO;
+        *ret_state = p[2];
+        return 0;
+}
+
+static int tracer_pid_of(pid_t pid) {
+        _cleanup_free_ char *buf = NULL;
+        char path[64];
+        const char *p;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%i/status", pid);
+        r = read_full_file(path, 64 * 1024, &buf, NULL);
+        if (r < 0)
+                return r;
+        p = strstr(buf, "\nTracerPid:");
+        if (!p)
+                return -EIO;
+        return atoi(p + strlen("\nTracerPid:"));
+}
+
+bool tracee_has_thread(const Tracee *t, pid_t tid) {
+        for (size_t i = 0; i < t->n_threads; i++)
+                if (t->threads[i].tid == tid)
+                        return true;
+        return false;
+}
+
+static int wait_tid(pid_t tid, usec_t timeout, int *ret_status) {
+        usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), timeout);
+        unsigned spins = 0;
+
+        for (;;) {
+                int st;
+                pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return errno == ECHILD ? -ESRCH : -errno;
+                }
+                if (r > 0) {
+                        *ret_status = st;
+                        return 0;
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return -ETIMEDOUT;
+                /* Stops normally follow within microseconds: spin a little
+                 * before sleeping, and never sleep longer than 1 ms. */
+                if (spins < 200)
+                        sched_yield();
+                else
+                        usleep_safe(MIN((usec_t) (spins - 199) * 5, (usec_t) 1000));
+                spins++;
+        }
+}
+
+static bool is_stop_signal(int sig) {
+        return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+static bool is_fault_signal(int sig) {
+        return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGSYS ||
+               sig == SIGTRAP;
+}
+
+/* Wait for the first stop after PTRACE_INTERRUPT. A signal that is about to
+ * be delivered first is delivered (it arrived before the freeze). */
+static int wait_initial_stop(Tracee *t, pid_t tid, usec_t deadline) {
+        for (unsigned i = 0; i < MAX_SPURIOUS_STOPS; i++) {
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                int st, r;
+
+                r = wait_tid(tid, deadline > now ? deadline - now : 0, &st);
+                if (r < 0)
+                        return r;
+                if (WIFEXITED(st) || WIFSIGNALED(st))
+                        return -ESRCH;
+                if (!WIFSTOPPED(st))
+                        continue;
+
+                int ev = st >> 16, sig = WSTOPSIG(st);
+                if (ev == PTRACE_EVENT_STOP) {
+                        if (is_stop_signal(sig))
+                                t->group_stopped = true;
+                        return 0;
+                }
+                if (ev == PTRACE_EVENT_EXEC)
+                        return -EAGAIN;
+                if (ev != 0 || sig == (SIGTRAP | 0x80)) {
+                        if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+                                return -errno;
+                        continue;
+                }
+                log_debug("thread %i: delivering signal %i that arrived before the freeze", tid, sig);
+                if (ptrace(PTRACE_CONT, tid, 0, sig) < 0)
+                        return -errno;
+        }
+        return -EIO;
+}
+
+static int list_tasks(pid_t pid, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ pid_t *tids = NULL;
+        size_t n = 0, allocated = 0;
+        char path[64];
+        DIR *d;
+        struct dirent *de;
+
+        snprintf(path, sizeof(path), "/proc/%i/task", pid);
+        d = opendir(path);
+        if (!d)
+                return errno == ENOENT ? -ESRCH : -errno;
+        while ((de = readdir(d))) {
+                char *end;
+                long v;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                v = strtol(de->d_name, &end, 10);
+                if (*end || v <= 0)
+                        continue;
+                if (n == allocated) {
+                        size_t a = MAX(allocated * 2, (size_t) 16);
+                        pid_t *p = realloc(tids, a * sizeof(pid_t));
+                        if (!p) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        tids = p;
+                        allocated = a;
+                }
+                tids[n++] = (pid_t) v;
+        }
+        closedir(d);
+        *ret = TAKE_PTR(tids);
+        *ret_n = n;
+        return 0;
+}
+
+static int add_thread(Tracee *t, pid_t tid) {
+        TraceeThread *p = realloc(t->threads, (t->n_threads + 1) * sizeof(TraceeThread));
+        if (!p)
+                return -ENOMEM;
+        t->threads = p;
+        t->threads[t->n_threads++] = (TraceeThread) { .tid = tid };
+        return 0;
+}
+
+static int pidfd_alive(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int r = poll(&p, 1, 0);
+        if (r < 0)
+                return -errno;
+        return r == 0; /* readable == exited */
+}
+
+int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
+        _cleanup_tracee_ Tracee *t = NULL;
+        usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), stop_timeout);
+        bool leader_alive = false;
+        int r;
+
+        assert(pid > 0);
+        assert(pidfd >= 0);
+        assert(ret);
+
+        t = calloc(1, sizeof(Tracee));
+        if (!t)
+                return -ENOMEM;
+        t->pid = pid;
+        t->pidfd = pidfd;
+        t->op_timeout = DEFAULT_OP_TIMEOUT;
+
+        /* Seize until a scan taken while every known thread is stopped finds
+         * nothing new: stopped threads cannot create threads. */
+        for (;;) {
+                _cleanup_free_ pid_t *tids = NULL;
+                size_t n_tids = 0, first_new = t->n_threads;
+
+                r = list_tasks(pid, &tids, &n_tids);
+                if (r < 0)
+                        return r;
+
+                for (size_t i = 0; i < n_tids; i++) {
+                        char state;
+
+                        if (tracee_has_thread(t, tids[i]))
+                                continue;
+                        if (proc_task_state(pid, tids[i], &state) < 0)
+                                continue; /* gone */
+                        if (state == 'Z' || state == 'X')
+                                continue; /* exited thread (e.g. a leader that called pthread_exit) */
+
+                        if (ptrace(PTRACE_SEIZE, tids[i], 0, SEIZE_OPTIONS) < 0) {
+                                if (errno == ESRCH)
+                                        continue;
+                                r = -errno;
+                                if (r == -EPERM && tracer_pid_of(pid) > 0)
+                                        r = -EBUSY;
+                                return log_debug_errno(r, "PTRACE_SEIZE of %i failed: %m", tids[i]);
+                        }
+                        r = add_thread(t, tids[i]);
+                        if (r < 0) {
+                                /* Cannot detach before it stops: wait for that. */
+                                if (ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) >= 0) {
+                                        int st;
+                                        (void) wait_tid(tids[i], stop_timeout, &st);
+                                        (void) ptrace(PTRACE_DETACH, tids[i], 0, 0);
+                                }
+                                return r;
+                        }
+                        if (ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) < 0 && errno != ESRCH)
+                                return -errno;
+                }
+
+                if (first_new == t->n_threads)
+                        break;
+
+                for (size_t i = first_new; i < t->n_threads; i++) {
+                        r = wait_initial_stop(t, t->threads[i].tid, deadline);
+                        if (r == -ESRCH) {
+                                t->threads[i].gone = true;
+                                continue;
+                        }
+                        if (r >= 0)
+                                t->threads[i].stopped = true;
+                        if (r == -ETIMEDOUT) {
+                                char state = '?';
+                                (void) proc_task_state(pid, t->threads[i].tid, &state);
+                                return log_debug_errno(r, "thread %i did not stop (state %c)",
+                                                       t->threads[i].tid, state);
+                        }
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        for (size_t i = 0; i < t->n_threads; i++) {
+                if (t->threads[i].gone)
+                        continue;
+                if (t->threads[i].tid == pid)
+                        leader_alive = true;
+                if (ptrace(PTRACE_SETOPTIONS, t->threads[i].tid, 0, HOLD_OPTIONS) < 0) {
+                        if (errno == ESRCH) {
+                                t->threads[i].gone = true;
+                                continue;
+                        }
+                        return -errno;
+                }
+        }
+
+        /* Put usable threads first, the leader before the others. */
+        size_t k = 0;
+        for (size_t i = 0; i < t->n_threads; i++)
+                if (!t->threads[i].gone) {
+                        TraceeThread tmp = t->threads[k];
+                        t->threads[k] = t->threads[i];
+                        t->threads[i] = tmp;
+                        k++;
+                }
+        if (k == 0)
+                return -ESRCH;
+        (void) leader_alive;
+
+        /* The pidfd pins the process the caller meant; if it has exited, the PID
+         * now names somebody else, and we must not touch that process. */
+        r = pidfd_alive(pidfd);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return log_debug_errno(-ESRCH, "process %i exited before it was seized", pid);
+
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+static TraceeThread *exec_thread(Tracee *t) {
+        return &t->threads[t->exec];
+}
+
+/* Resume the executor with req and wait for the stop we expect, handling
+ * whatever else the kernel reports on the way. */
+static int resume_and_wait(Tracee *t, int req, enum wait_kind kind, uint64_t ip_lo, uint64_t ip_hi) {
+        pid_t tid = exec_thread(t)->tid;
+        int sig = 0, r;
+
+        for (unsigned i = 0; i < MAX_SPURIOUS_STOPS; i++) {
+                int st;
+
+                if (req >= 0 && ptrace(req, tid, 0, sig) < 0)
+                        return -errno;
+                req = req < 0 ? PTRACE_CONT : req;
+                sig = 0;
+
+                r = wait_tid(tid, t->op_timeout, &st);
+                if (r == -ETIMEDOUT) {
+                        /* Our code is stuck (e.g. a syscall held by a seccomp
+                         * supervisor): stop the thread so it can be cured. */
+                        (void) ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+                        r = resume_and_wait(t, -1, WAIT_TRAP_STOP, 0, 0);
+                        return r < 0 ? r : -ETIMEDOUT;
+                }
+                if (r < 0)
+                        return r;
+                if (WIFEXITED(st) || WIFSIGNALED(st)) {
+                        for (size_t k = 0; k < t->n_threads; k++)
+                                t->threads[k].gone = true;
+                        return log_debug_errno(-ESRCH, "target died (%s %i)",
+                                               WIFEXITED(st) ? "status" : "signal",
+                                               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+                }
+                if (!WIFSTOPPED(st))
+                        continue;
+
+                int ev = st >> 16, s = WSTOPSIG(st);
+
+                if (s == (SIGTRAP | 0x80)) {
+                        struct __ptrace_syscall_info info = {};
+
+                        if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) < 0)
+                                return -errno;
+                        if (kind == WAIT_SYSCALL_ENTRY && info.op == PTRACE_SYSCALL_INFO_ENTRY)
+                                return 0;
+                        if (kind == WAIT_SYSCALL_EXIT && info.op == PTRACE_SYSCALL_INFO_EXIT)
+                                return 0;
+                        if (kind == WAIT_SYSCALL_EXIT && info.op == PTRACE_SYSCALL_INFO_SECCOMP)
+                                continue;
+                        return log_debug_errno(-EIO, "unexpected syscall stop (op %u)", info.op);
+                }
+                if (ev == PTRACE_EVENT_STOP) {
+                        if (is_stop_signal(s))
+                                t->group_stopped = true;
+                        if (kind == WAIT_TRAP_STOP)
+                                return 0;
+                        continue; /* group stop or notification: keep going */
+                }
+                if (ev != 0)
+                        return log_debug_errno(-EIO, "unexpected ptrace event %i", ev);
+
+                /* Signal-delivery stop. */
+                siginfo_t si = {};
+                if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) < 0)
+                        return -errno;
+
+                if (kind == WAIT_INT3 && s == SIGTRAP && si.si_code == SI_KERNEL) {
+                        struct user_regs_struct regs;
+                        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
+                                return -errno;
+                        if (regs.rip - 1 >= ip_lo && regs.rip - 1 < ip_hi)
+                                return 0;
+                        return log_debug_errno(-EFAULT, "int3 at unexpected address 0x%llx",
+                                               regs.rip - 1);
+                }
+                if (s == SIGSTOP) {
+                        /* Unblockable: let it take effect (group stop); the
+                         * process stays stopped after we release it. */
+                        sig = SIGSTOP;
+                        continue;
+                }
+                if (is_fault_signal(s) && si.si_code > 0) {
+                        /* Our own code faulted, or seccomp refused a syscall with
+                         * SIGSYS. The thread stays in this stop (inside the signal
+                         * path), from where it can be cured. */
+                        return log_debug_errno(s == SIGSYS ? -EPERM : -EFAULT,
+                                               "injected code got signal %i (code %i, addr %p)", s,
+                                               si.si_code, si.si_addr);
+                }
+                /* Everything else is blocked while we run, so this is not
+                 * expected; keep it pending rather than losing it. */
+                log_debug("unexpected signal %i while running injected code, keeping it", s);
+                sig = s;
+        }
+        return -EIO;
+}
+
+static uint32_t xstate_buffer_size(void) {
+        unsigned a, b, c, d;
+
+        /* CPUID leaf 0xD, sub-leaf 0: ECX is the size of the XSAVE area for
+         * every feature the processor supports. */
+        if (__get_cpuid_max(0, NULL) < 0xd)
+                return 4096;
+        __cpuid_count(0xd, 0, a, b, c, d);
+        (void) a;
+        (void) b;
+        (void) d;
+        return MAX(c, 512u + 64u);
+}
+
+static int find_syscall_insn(Tracee *t, uint64_t *ret) {
+        _cleanup_free_ char *maps = NULL;
+        char path[64];
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%i/maps", t->pid);
+        r = read_full_file(path, 64 * 1024 * 1024, &maps, NULL);
+        if (r < 0)
+                return r;
+
+        /* Two passes: the vDSO first (always there, never file-backed), then
+         * any other executable mapping. */
+        for (int pass = 0; pass < 2; pass++) {
+                char *line = maps;
+                while (line && *line) {
+                        char *nl = strchr(line, '\n');
+                        unsigned long long start, end;
+                        char perms[5] = {};
+                        int name_off = 0;
+
+                        if (nl)
+                                *nl = 0;
+                        if (sscanf(line, "%llx-%llx %4s %*s %*s %*s %n", &start, &end, perms,
+                                   &name_off) >= 3 &&
+                            perms[2] == 'x' && perms[0] == 'r') {
+                                bool vdso = name_off > 0 && streq(line + name_off, "[vdso]");
+                                if ((pass == 0) == vdso) {
+                                        size_t len = MIN(end - start, 64ULL * 1024);
+                                        _cleanup_free_ uint8_t *buf = malloc(len);
+                                        struct iovec l = { buf, len }, rm = { (void *) start, len };
+
+                                        if (buf && process_vm_readv(t->pid, &l, 1, &rm, 1, 0) ==
+                                                           (ssize_t) len) {
+                                                for (size_t i = 0; i + 1 < len; i++)
+                                                        if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+                                                                *ret = start + i;
+                                                                return 0;
+                                                        }
+                                        }
+                                }
+                        }
+                        if (nl)
+                                *nl = '\n';
+                        line = nl ? nl + 1 : NULL;
+                }
+        }
+        return -ENOEXEC;
+}
+
+int tracee_prepare_exec(Tracee *t) {
+        pid_t tid;
+        uint64_t all = ~0ULL;
+        int r;
+
+        assert(t);
+        if (t->exec_prepared)
+                return 0;
+
+        t->exec = 0;
+        tid = exec_thread(t)->tid;
+
+        if (ptrace(PTRACE_GETREGS, tid, 0, &t->regs) < 0)
+                return -errno;
+        if (t->regs.cs != X86_64_USER_CS)
+                return log_debug_errno(-EOPNOTSUPP, "thread %i is not running 64-bit code", tid);
+
+        free(t->xstate);
+        t->xstate_size = xstate_buffer_size();
+        t->xstate = calloc(1, t->xstate_size);
+        if (!t->xstate)
+                return -ENOMEM;
+        struct iovec iov = { t->xstate, t->xstate_size };
+        if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
+                return -errno;
+        t->xstate_size = iov.iov_len;
+
+        iov = (struct iovec) { &t->ssp, sizeof(t->ssp) };
+        t->have_ssp = ptrace(PTRACE_GETREGSET, tid, NT_X86_SHSTK, &iov) >= 0;
+
+        r = find_syscall_insn(t, &t->syscall_ip);
+        if (r < 0)
+                return log_debug_errno(r, "no syscall instruction found in the target: %m");
+
+        if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)
+                return -errno;
+        if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &all) < 0)
+                return -errno;
+
+        t->exec_prepared = true;
+        t->exec_in_syscall_stop = false;
+        log_debug("executor %i prepared: rip=0x%llx orig_rax=%lld xstate=%zu ssp=%s syscall@0x%llx",
+                  tid, t->regs.rip, (long long) t->regs.orig_rax, t->xstate_size,
+                  t->have_ssp ? "yes" : "no", (unsigned long long) t->syscall_ip);
+        return 0;
+}
+
+static int set_exec_regs(Tracee *t, const struct user_regs_struct *regs) {
+        if (ptrace(PTRACE_SETREGS, exec_thread(t)->tid, 0, regs) < 0)
+                return -errno;
+        t->exec_running_ours = true;
+        return 0;
+}
+
+int tracee_syscall(Tracee *t, long nr, const uint64_t args[6], int64_t *ret) {
+        struct user_regs_struct regs;
+        int r;
+
+        assert(t && t->exec_prepared);
+
+        regs = t->regs;
+        regs.rip = t->syscall_ip;
+        regs.rax = (unsigned long long) nr;
+        regs.orig_rax = ~0ULL; /* no syscall restart for the original call */
+        regs.rdi = args[0];
+        regs.rsi = args[1];
+        regs.rdx = args[2];
+        regs.r10 = args[3];
+        regs.r8 = args[4];
+        regs.r9 = args[5];
+        regs.eflags &= ~(X86_EFLAGS_TF | X86_EFLAGS_DF);
+
+        r = set_exec_regs(t, &regs);
+        if (r < 0)
+                return r;
+        t->exec_in_syscall_stop = false;
+        r = resume_and_wait(t, PTRACE_SYSCALL, WAIT_SYSCALL_ENTRY, 0, 0);
+        if (r < 0)
+                return r;
+        t->exec_in_syscall_stop = true;
+        r = resume_and_wait(t, PTRACE_SYSCALL, WAIT_SYSCALL_EXIT, 0, 0);
+        if (r < 0)
+                return r;
+        if (ptrace(PTRACE_GETREGS, exec_thread(t)->tid, 0, &regs) < 0)
+                return -errno;
+        *ret = (int64_t) regs.rax;
+        return 0;
+}
+
+int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t sp, uint64_t ip_lo, uint64_t ip_hi) {
+        struct user_regs_struct regs;
+        int r;
+
+        assert(t && t->exec_prepared);
+
+        regs = t->regs;
+        regs.rip = ip;
+        regs.rdi = arg;
+        regs.rsp = sp;
+        regs.orig_rax = ~0ULL;
+        regs.eflags &= ~(X86_EFLAGS_TF | X86_EFLAGS_DF);
+
+        r = set_exec_regs(t, &regs);
+        if (r < 0)
+                return r;
+        t->exec_in_syscall_stop = false;
+        return resume_and_wait(t, PTRACE_CONT, WAIT_INT3, ip_lo, ip_hi);
+}
+
+int tracee_restore_exec(Tracee *t) {
+        pid_t tid;
+        struct iovec iov;
+        int r;
+
+        assert(t);
+        if (!t->exec_prepared)
+                return 0;
+        if (exec_thread(t)->gone)
+                return -ESRCH;
+        tid = exec_thread(t)->tid;
+
+        if (t->exec_in_syscall_stop) {
+                /* Leave the syscall-exit stop for a stop inside the signal
+                 * path, where the restart logic runs after we let go. */
+                if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+                        return -errno;
+                r = resume_and_wait(t, PTRACE_CONT, WAIT_TRAP_STOP, 0, 0);
+                if (r < 0)
+                        return r;
+                t->exec_in_syscall_stop = false;
+        }
+
+        if (t->exec_running_ours) {
+                if (ptrace(PTRACE_SETREGS, tid, 0, &t->regs) < 0)
+                        return -errno;
+                iov = (struct iovec) { t->xstate, t->xstate_size };
+                if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
+                        return -errno;
+                if (t->have_ssp) {
+                        iov = (struct iovec) { &t->ssp, sizeof(t->ssp) };
+                        if (ptrace(PTRACE_SETREGSET, tid, NT_X86_SHSTK, &iov) < 0)
+                                return -errno;
+                }
+                t->exec_running_ours = false;
+        }
+        if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)
+                return -errno;
+
+        t->exec_prepared = false;
+        return 0;
+}
+
+int tracee_detach(Tracee *t) {
+        int ret = 0;
+
+        assert(t);
+        assert(!t->exec_prepared);
+
+        for (size_t i = 0; i < t->n_threads; i++) {
+                if (t->threads[i].gone)
+                        continue;
+                if (!t->threads[i].stopped) {
+                        /* Interrupted but not seen stopping (an error path during
+                         * seize): it can only be detached from a stop. */
+                        usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), USEC_PER_SEC);
+                        if (wait_initial_stop(t, t->threads[i].tid, deadline) < 0) {
+                                t->threads[i].gone = true;
+                                continue;
+                        }
+                }
+                if (ptrace(PTRACE_DETACH, t->threads[i].tid, 0, 0) < 0 && errno != ESRCH && ret == 0)
+                        ret = -errno;
+                t->threads[i].gone = true;
+        }
+        return ret;
+}
+
+static void reap_all(Tracee *t) {
+        for (size_t i = 0; i < t->n_threads; i++) {
+                if (t->threads[i].gone)
+                        continue;
+                for (;;) {
+                        int st;
+                        if (wait_tid(t->threads[i].tid, 5 * USEC_PER_SEC, &st) < 0)
+                                break;
+                        if (WIFEXITED(st) || WIFSIGNALED(st))
+                                break;
+                        /* Still reporting stops on its way out: keep it moving. */
+                        (void) ptrace(PTRACE_CONT, t->threads[i].tid, 0, 0);
+                }
+                t->threads[i].gone = true;
+        }
+}
+
+int tracee_kill(Tracee *t) {
+        assert(t);
+
+        if (syscall(SYS_pidfd_send_signal, t->pidfd, SIGKILL, NULL, 0) >= 0) {
+                reap_all(t);
+                return 0;
+        }
+        log_debug("pidfd_send_signal(SIGKILL) to %i failed (%m), making it kill itself", t->pid);
+
+        /* No right to signal it: a process may always signal itself. */
+        if (!t->exec_prepared)
+                (void) tracee_prepare_exec(t);
+        if (t->exec_prepared) {
+                uint64_t args[6] = { (uint64_t) t->pid, SIGKILL };
+                int64_t ret;
+                (void) tracee_syscall(t, SYS_kill, args, &ret);
+        }
+        /* Last resort: PTRACE_KILL on every thread. */
+        for (size_t i = 0; i < t->n_threads; i++)
+                if (!t->threads[i].gone)
+                        (void) ptrace(PTRACE_KILL, t->threads[i].tid, 0, 0);
+        reap_all(t);
+        t->exec_prepared = false;
+        return 0;
+}
+
+Tracee *tracee_free(Tracee *t) {
+        if (!t)
+                return NULL;
+        /* Whoever frees a Tracee still holding threads has decided the target
+         * may run as it is (after a cure): release it. */
+        if (t->exec_prepared)
+                (void) tracee_restore_exec(t);
+        if (!t->exec_prepared)
+                (void) tracee_detach(t);
+        free(t->threads);
+        free(t->xstate);
+        free(t);
+        return NULL;
+}
+
+int tracee_poke(Tracee *t, uint64_t addr, const void *buf, size_t len) {
+        const uint8_t *p = buf;
+        pid_t tid = exec_thread(t)->tid;
+
+        /* PTRACE_POKEDATA writes with FOLL_FORCE, so read-only (e.g. our
+         * read+exec code) mappings can be written too. */
+        for (size_t off = 0; off < len; off += sizeof(long)) {
+                unsigned long word = 0;
+                size_t n = MIN(sizeof(long), len - off);
+
+                if (n < sizeof(long)) {
+                        errno = 0;
+                        word = (unsigned long) ptrace(PTRACE_PEEKDATA, tid, addr + off, 0);
+                        if (errno != 0)
+                                return -errno;
+                }
+                memcpy(&word, p + off, n);
+                if (ptrace(PTRACE_POKEDATA, tid, addr + off, word) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+int tracee_peek(Tracee *t, uint64_t addr, void *buf, size_t len) {
+        uint8_t *p = buf;
+        pid_t tid = exec_thread(t)->tid;
+
+        for (size_t off = 0; off < len; off += sizeof(long)) {
+                unsigned long word;
+
+                errno = 0;
+                word = (unsigned long) ptrace(PTRACE_PEEKDATA, tid, addr + off, 0);
+                if (errno != 0)
+                        return -errno;
+                memcpy(p + off, &word, MIN(sizeof(long), len - off));
+        }
+        return 0;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A seized process: every thread attached with PTRACE_SEIZE and held in a
+ * ptrace stop, one of them (the executor) usable to run system calls and
+ * code inside the target.
+ *
+ * State of the executor between calls: its original registers, extended
+ * state, shadow stack pointer and signal mask are saved by
+ * tracee_prepare_exec(); while it runs our code every signal is blocked
+ * (PTRACE_SETSIGMASK), so nothing is delivered into half-modified state.
+ * tracee_restore_exec() puts everything back and leaves the thread in a stop
+ * inside the kernel's signal path, so that when it is finally released an
+ * interrupted system call restarts (or returns EINTR) exactly as it would
+ * have without us, and signals that arrived meanwhile are delivered then.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "time-util.h"
+
+typedef struct TraceeThread {
+        pid_t tid;
+        bool stopped; /* seen in its first ptrace stop */
+        bool gone;    /* exited while we held it, or released */
+} TraceeThread;
+
+typedef struct Tracee {
+        pid_t pid;
+        int pidfd; /* not owned */
+
+        TraceeThread *threads;
+        size_t n_threads;
+
+        usec_t op_timeout; /* for each stop we wait for */
+
+        /* Executor thread. */
+        size_t exec;
+        bool exec_prepared;
+        bool exec_running_ours; /* registers currently hold our state */
+        bool exec_in_syscall_stop;
+        struct user_regs_struct regs;
+        uint8_t *xstate;
+        size_t xstate_size;
+        bool have_ssp;
+        uint64_t ssp;
+        uint64_t sigmask;
+        uint64_t syscall_ip;
+        bool group_stopped; /* a stop signal took effect while we held it */
+} Tracee;
+
+/* Seize all threads of pid (held by pidfd, which must still refer to the
+ * same process afterwards), waiting up to stop_timeout for each to stop. */
+int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret);
+
+/* Release every thread (after tracee_restore_exec() if the executor was used). */
+int tracee_detach(Tracee *t);
+
+/* Kill the target (fail-safe): SIGKILL through the pidfd, or, without the
+ * right to signal it, by making it send SIGKILL to itself. Waits for it. */
+int tracee_kill(Tracee *t);
+
+Tracee *tracee_free(Tracee *t);
+static inline void tracee_freep(Tracee **t) {
+        if (*t)
+                tracee_free(*t);
+}
+#define _cleanup_tracee_ __attribute__((cleanup(tracee_freep)))
+
+int tracee_prepare_exec(Tracee *t);
+int tracee_restore_exec(Tracee *t);
+
+/* Run one system call in the target; *ret gets the raw return value
+ * (-errno on failure, as the kernel returns it). */
+int tracee_syscall(Tracee *t, long nr, const uint64_t args[6], int64_t *ret);
+
+/* Run code at ip with %rdi = arg and %rsp = sp until it executes int3
+ * at an address inside [ip_lo, ip_hi). */
+int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t sp, uint64_t ip_lo, uint64_t ip_hi);
+
+/* Read/write target memory through ptrace (no /proc access needed). */
+int tracee_poke(Tracee *t, uint64_t addr, const void *buf, size_t len);
+int tracee_peek(Tracee *t, uint64_t addr, void *buf, size_t len);
+
+/* Is this tid one of ours? */
+bool tracee_has_thread(const Tracee *t, pid_t tid);
+
+/* True if the kernel thread / zombie checks fail etc. */
+int proc_task_state(pid_t pid, pid_t tid, char *ret_state);

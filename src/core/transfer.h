@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Moving page contents between a frozen target and its dump, chunk by chunk,
+ * on several threads. The target's memory is accessed through its own
+ * /proc/self/mem descriptor, which reaches PROT_NONE and read-only areas too.
+ */
+
+#include <stdint.h>
+
+#include "dump.h"
+#include "time-util.h"
+
+typedef void (*transfer_progress_t)(uint64_t done, uint64_t total, void *userdata);
+
+typedef struct TransferOptions {
+        unsigned workers;  /* >= 1 */
+        usec_t deadline;   /* CLOCK_MONOTONIC, 0 = none */
+        transfer_progress_t progress;
+        void *userdata;
+} TransferOptions;
+
+/* Read every planned chunk from the target and store it in the dump. */
+int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o);
+
+/* Load, verify and write every chunk back into the target. -EBADMSG if a
+ * chunk fails verification. */
+int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o);
+
+unsigned transfer_default_workers(void);
