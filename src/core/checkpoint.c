@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,11 +31,39 @@ uint64_t proc_rss_bytes(pid_t pid) {
         return strtoull(p + strlen("\nVmRSS:"), NULL, 10) * 1024;
 }
 
-static bool in_parasite(const Parasite *p, const Vma *v) {
-        uint64_t code_end = p->code_addr + p->code_size, data_end = p->data_addr + PARASITE_DATA_SIZE;
+/* Scan v, leaving out the parasite's own mappings: the kernel may have merged
+ * them with a neighbouring area of the target. */
+static int scan_area(PageScanner *scanner, const Parasite *p, const Vma *v, uint32_t idx,
+                     PageRangeList *ranges) {
+        uint64_t holes[2][2] = {
+                { p->code_addr, p->code_addr + p->code_size },
+                { p->data_addr, p->data_addr + PARASITE_DATA_SIZE },
+        };
+        uint64_t pos = v->start;
+        int r;
 
-        return (v->start < code_end && v->end > p->code_addr) ||
-               (v->start < data_end && v->end > p->data_addr);
+        if (holes[0][0] > holes[1][0]) {
+                uint64_t t0 = holes[0][0], t1 = holes[0][1];
+                holes[0][0] = holes[1][0];
+                holes[0][1] = holes[1][1];
+                holes[1][0] = t0;
+                holes[1][1] = t1;
+        }
+        for (int i = 0; i <= 2 && pos < v->end; i++) {
+                uint64_t end = i < 2 ? MIN(holes[i][0], v->end) : v->end;
+
+                if (end > pos) {
+                        Vma piece = *v;
+                        piece.start = pos;
+                        piece.end = end;
+                        r = pagescan_vma(scanner, &piece, idx, ranges);
+                        if (r < 0)
+                                return r;
+                }
+                if (i < 2)
+                        pos = MAX(pos, holes[i][1]);
+        }
+        return 0;
 }
 
 static int read_vmas(Parasite *p, VmaList *ret) {
@@ -63,19 +92,22 @@ static int plan(Frozen *f, Parasite *p, const VmaList *vmas, PageScanMode mode,
                 size_t first = ranges->n;
                 uint32_t region;
 
-                if (!vma_is_dumpable(v) || in_parasite(p, v))
+                if (!vma_is_dumpable(v))
                         continue;
                 /* Nothing resident or swapped: nothing to scan. */
                 if (v->rss_kb == 0 && v->swap_kb == 0)
                         continue;
 
-                r = pagescan_vma(&scanner, v, (uint32_t) i, ranges);
+                r = scan_area(&scanner, p, v, (uint32_t) i, ranges);
                 if (r < 0) {
                         pagescan_done(&scanner);
                         return log_debug_errno(r, "scanning 0x%llx-0x%llx failed: %m",
                                                (unsigned long long) v->start,
                                                (unsigned long long) v->end);
                 }
+                log_debug("area 0x%llx-0x%llx flags 0x%x rss %llu kB: %zu ranges",
+                          (unsigned long long) v->start, (unsigned long long) v->end, v->flags,
+                          (unsigned long long) v->rss_kb, ranges->n - first);
                 if (ranges->n == first)
                         continue;
 
@@ -114,7 +146,7 @@ static int drop_pages(Parasite *p, const PageRangeList *ranges, size_t *ret_done
         return parasite_madvise(p, pr, ranges->n, MADV_DONTNEED, ret_done);
 }
 
-int memcr_checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **ret) {
+static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **ret) {
         _cleanup_frozen_ Frozen *f = NULL;
         _cleanup_parasite_ Parasite *p = NULL;
         _cleanup_(vma_list_done) VmaList vmas = {};
@@ -241,4 +273,16 @@ int memcr_checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **
                   f->stats.rss_after);
         *ret = TAKE_PTR(f);
         return 0;
+}
+
+int memcr_checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **ret) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int r;
+
+        r = checkpoint(pid, pidfd, o, ret);
+        /* Whatever failed, if the target is gone that is the story. (Its
+         * threads have been collected by now, so the pidfd tells.) */
+        if (r < 0 && r != -ESRCH && poll(&p, 1, 0) > 0)
+                return log_debug_errno(-ESRCH, "process %i died during checkpoint", pid);
+        return r;
 }

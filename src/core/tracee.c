@@ -281,7 +281,7 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                 for (size_t i = first_new; i < t->n_threads; i++) {
                         r = wait_initial_stop(t, t->threads[i].tid, deadline);
                         if (r == -ESRCH) {
-                                t->threads[i].gone = true;
+                                t->threads[i].gone = t->threads[i].reaped = true;
                                 continue;
                         }
                         if (r >= 0)
@@ -365,6 +365,7 @@ static int resume_and_wait(Tracee *t, int req, enum wait_kind kind, uint64_t ip_
                 if (r < 0)
                         return r;
                 if (WIFEXITED(st) || WIFSIGNALED(st)) {
+                        exec_thread(t)->reaped = true;
                         for (size_t k = 0; k < t->n_threads; k++)
                                 t->threads[k].gone = true;
                         return log_debug_errno(-ESRCH, "target died (%s %i)",
@@ -650,46 +651,71 @@ int tracee_restore_exec(Tracee *t) {
         return 0;
 }
 
+static void reap_all(Tracee *t);
+
 int tracee_detach(Tracee *t) {
+        bool dying = false;
         int ret = 0;
 
         assert(t);
         assert(!t->exec_prepared);
 
         for (size_t i = 0; i < t->n_threads; i++) {
-                if (t->threads[i].gone)
+                TraceeThread *th = &t->threads[i];
+
+                if (th->gone)
                         continue;
-                if (!t->threads[i].stopped) {
+                if (!th->stopped) {
                         /* Interrupted but not seen stopping (an error path during
                          * seize): it can only be detached from a stop. */
                         usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), USEC_PER_SEC);
-                        if (wait_initial_stop(t, t->threads[i].tid, deadline) < 0) {
-                                t->threads[i].gone = true;
+                        if (wait_initial_stop(t, th->tid, deadline) < 0) {
+                                th->gone = true;
                                 continue;
                         }
                 }
-                if (ptrace(PTRACE_DETACH, t->threads[i].tid, 0, 0) < 0 && errno != ESRCH && ret == 0)
-                        ret = -errno;
-                t->threads[i].gone = true;
+                if (ptrace(PTRACE_DETACH, th->tid, 0, 0) < 0) {
+                        if (errno == ESRCH) {
+                                /* We hold every thread in a stop; only SIGKILL takes
+                                 * one out of it. Collect it below. */
+                                dying = true;
+                                continue;
+                        }
+                        if (ret == 0)
+                                ret = -errno;
+                }
+                th->gone = true;
+        }
+        if (dying) {
+                reap_all(t);
+                if (ret == 0)
+                        ret = -ESRCH;
         }
         return ret;
 }
 
-static void reap_all(Tracee *t) {
-        for (size_t i = 0; i < t->n_threads; i++) {
-                if (t->threads[i].gone)
-                        continue;
-                for (;;) {
-                        int st;
-                        if (wait_tid(t->threads[i].tid, 5 * USEC_PER_SEC, &st) < 0)
-                                break;
-                        if (WIFEXITED(st) || WIFSIGNALED(st))
-                                break;
-                        /* Still reporting stops on its way out: keep it moving. */
-                        (void) ptrace(PTRACE_CONT, t->threads[i].tid, 0, 0);
-                }
-                t->threads[i].gone = true;
+static void reap_thread(TraceeThread *th) {
+        for (;;) {
+                int st;
+                if (wait_tid(th->tid, 5 * USEC_PER_SEC, &st) < 0)
+                        break;
+                if (WIFEXITED(st) || WIFSIGNALED(st))
+                        break;
+                /* Still reporting stops on its way out: keep it moving. */
+                (void) ptrace(PTRACE_CONT, th->tid, 0, 0);
         }
+        th->gone = th->reaped = true;
+}
+
+/* Collect the exit of every thread of a dead target (as its tracer, we must).
+ * The leader goes last: it is not reported before the others are gone. */
+static void reap_all(Tracee *t) {
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < t->n_threads; i++) {
+                        TraceeThread *th = &t->threads[i];
+                        if (!th->reaped && (th->tid == t->pid) == (pass == 1))
+                                reap_thread(th);
+                }
 }
 
 int tracee_kill(Tracee *t) {
@@ -718,14 +744,38 @@ int tracee_kill(Tracee *t) {
         return 0;
 }
 
+bool tracee_is_dead(Tracee *t) {
+        if (pidfd_alive(t->pidfd) == 0)
+                return true;
+        /* Threads of a killed tracee stay zombies until we collect them, so the
+         * pidfd does not report the exit yet: look at the threads themselves. */
+        for (size_t i = 0; i < t->n_threads; i++) {
+                char state;
+
+                if (t->threads[i].reaped)
+                        continue;
+                if (proc_task_state(t->pid, t->threads[i].tid, &state) < 0)
+                        continue;
+                if (state != 'Z' && state != 'X')
+                        return false;
+        }
+        return true;
+}
+
 Tracee *tracee_free(Tracee *t) {
         if (!t)
                 return NULL;
-        /* Whoever frees a Tracee still holding threads has decided the target
-         * may run as it is (after a cure): release it. */
-        if (t->exec_prepared)
-                (void) tracee_restore_exec(t);
-        if (!t->exec_prepared)
+        if (tracee_is_dead(t))
+                reap_all(t);
+        else if (t->exec_prepared && tracee_restore_exec(t) < 0) {
+                /* Its registers or signal mask could not be put back: it must
+                 * not run again. */
+                log_debug("cannot restore the executor of %i, killing it", t->pid);
+                t->exec_prepared = false;
+                (void) tracee_kill(t);
+        } else
+                /* Whoever frees a Tracee still holding threads has decided the
+                 * target may run as it is: release it. */
                 (void) tracee_detach(t);
         free(t->threads);
         free(t->xstate);

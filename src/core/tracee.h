@@ -27,6 +27,7 @@ typedef struct TraceeThread {
         pid_t tid;
         bool stopped; /* seen in its first ptrace stop */
         bool gone;    /* exited while we held it, or released */
+        bool reaped;  /* its exit was collected */
 } TraceeThread;
 
 typedef struct Tracee {
@@ -63,6 +64,10 @@ int tracee_detach(Tracee *t);
 /* Kill the target (fail-safe): SIGKILL through the pidfd, or, without the
  * right to signal it, by making it send SIGKILL to itself. Waits for it. */
 int tracee_kill(Tracee *t);
+
+/* The target has exited (or was killed), possibly with threads not yet
+ * collected by us. */
+bool tracee_is_dead(Tracee *t);
 
 Tracee *tracee_free(Tracee *t);
 static inline void tracee_freep(Tracee **t) {

@@ -126,6 +126,7 @@ static int run(Job *j, unsigned n_workers) {
         if (!j->progress || started == 0)
                 worker(j);
         else {
+                j->progress(0, j->total_bytes, j->userdata);
                 pthread_mutex_lock(&j->lock);
                 while (j->finished < started) {
                         struct timespec ts;

@@ -44,6 +44,14 @@ int log_parse_level(const char *s) {
         return -EINVAL;
 }
 
+void log_parse_environment(void) {
+        const char *e = getenv("MEMCR_LOG_LEVEL");
+        int l;
+
+        if (e && (l = log_parse_level(e)) >= 0)
+                log_max_level = l;
+}
+
 static bool use_journal(void) {
         if (log_target == LOG_TARGET_JOURNAL)
                 return true;

@@ -27,6 +27,8 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_set_ident(const char *ident);
 int log_parse_level(const char *s);
+/* $MEMCR_LOG_LEVEL overrides the maximum level. */
+void log_parse_environment(void);
 
 /* Returns -abs(error) if error != 0, else 0, so that callers can
  * "return log_error_errno(r, ...)". */

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -451,7 +452,8 @@ static int setup_regions(void) {
     if (arg_mlock > 0) {
         if ((r = map_region("mlock", arg_mlock, MAP_PRIVATE, -1, SEED_MLOCK, &reg)) < 0)
             return r;
-        if (mlock(reg->addr, reg->size) < 0)
+        /* The raw system call: sanitizer runtimes intercept mlock() and ignore it. */
+        if (syscall(SYS_mlock, reg->addr, reg->size) < 0)
             return log_errno(-errno, "mlock() of %zu bytes failed", reg->size);
     }
     if (arg_thp > 0 && (r = setup_thp(arg_thp)) < 0)

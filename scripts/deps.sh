@@ -1,0 +1,31 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Install what building, testing and packaging memcr needs on Debian 12.
+# Safe to run again: does nothing when everything is present.
+set -euo pipefail
+
+PACKAGES=(
+        # build
+        gcc binutils meson ninja-build pkg-config python3
+        libsystemd-dev libcap-dev libselinux1-dev libssl-dev liblz4-dev libzstd-dev
+        # tests
+        libcriterion-dev clang util-linux procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+                missing+=("$p")
+        fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" != 0 ]; then
+                echo "missing packages (run as root to install): ${missing[*]}" >&2
+                exit 1
+        fi
+        echo "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "target-util.h"
+
+const char *target_binary(void) {
+        const char *p = getenv("MEMCR_TEST_TARGET");
+        return p ? p : "memcr-test-target";
+}
+
+int target_start_as(Target *t, const char *const *args, int uid, int gid) {
+        int in[2], out[2];
+        const char *argv[64];
+        size_t n = 0;
+        char line[512];
+
+        *t = (Target) { .pid = -1, .pidfd = -1, .cmd_fd = -1 };
+        argv[n++] = target_binary();
+        for (size_t i = 0; args && args[i] && n < 62; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+                return -errno;
+
+        t->pid = fork();
+        if (t->pid < 0)
+                return -errno;
+        if (t->pid == 0) {
+                dup2(in[0], 0);
+                dup2(out[1], 1);
+                if (gid >= 0 && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0))
+                        _exit(126);
+                if (uid >= 0 && setresuid(uid, uid, uid) < 0)
+                        _exit(126);
+                execv(argv[0], (char **) argv);
+                _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        t->cmd_fd = in[1];
+        t->out = fdopen(out[0], "r");
+        if (!t->out)
+                return -errno;
+        t->pidfd = (int) syscall(SYS_pidfd_open, t->pid, 0);
+        if (t->pidfd < 0)
+                return -errno;
+
+        if (!fgets(line, sizeof(line), t->out))
+                return -EIO;
+        unsigned long long bytes = 0, thp = 0;
+        int pid = 0;
+        if (sscanf(line, "READY pid=%d bytes=%llu thp_kb=%llu", &pid, &bytes, &thp) != 3 || pid != t->pid)
+                return -EBADMSG;
+        t->bytes = bytes;
+        t->thp_kb = thp;
+        return 0;
+}
+
+int target_start(Target *t, const char *const *args) {
+        return target_start_as(t, args, -1, -1);
+}
+
+static int parse_result(const char *line, TargetResult *r) {
+        unsigned ok;
+        unsigned long long bad;
+
+        if (sscanf(line, "RESULT ok=%u bad_words=%llu usr1=%u usr2=%u term=%u eintr=%u regions=%u", &ok,
+                   &bad, &r->usr1, &r->usr2, &r->term, &r->eintr, &r->regions) != 7)
+                return -EBADMSG;
+        r->ok = ok == 1;
+        r->bad_words = bad;
+        return 0;
+}
+
+static int command(Target *t, const char *cmd, TargetResult *ret) {
+        char line[512];
+
+        if (write(t->cmd_fd, cmd, strlen(cmd)) != (ssize_t) strlen(cmd))
+                return -errno;
+        if (!fgets(line, sizeof(line), t->out))
+                return -EIO;
+        return parse_result(line, ret);
+}
+
+int target_check(Target *t, TargetResult *ret) {
+        return command(t, "check\n", ret);
+}
+
+int target_verify(Target *t, TargetResult *ret, int *ret_exit_status) {
+        int st, r;
+
+        r = command(t, "verify\n", ret);
+        if (r < 0)
+                return r;
+        if (waitpid(t->pid, &st, 0) != t->pid)
+                return -errno;
+        t->reaped = true;
+        t->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (ret_exit_status)
+                *ret_exit_status = t->exit_status;
+        return 0;
+}
+
+void target_stop(Target *t) {
+        if (t->pid > 0 && !t->reaped) {
+                kill(t->pid, SIGKILL);
+                (void) waitpid(t->pid, NULL, 0);
+                t->reaped = true;
+        }
+        if (t->out)
+                fclose(t->out);
+        t->out = NULL;
+        if (t->cmd_fd >= 0)
+                close(t->cmd_fd);
+        t->cmd_fd = -1;
+        if (t->pidfd >= 0)
+                close(t->pidfd);
+        t->pidfd = -1;
+}
+
+char proc_state(pid_t pid) {
+        char path[64], buf[1024];
+        FILE *f;
+        char *p;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (!fgets(buf, sizeof(buf), f)) {
+                fclose(f);
+                return 0;
+        }
+        fclose(f);
+        p = strrchr(buf, ')');
+        return p && p[1] && p[2] ? p[2] : 0;
+}
+
+int proc_tracer(pid_t pid) {
+        char path[64], line[256];
+        FILE *f;
+        int tracer = -1;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+                        break;
+        fclose(f);
+        return tracer;
+}
+
+uint64_t smaps_sum_kb(pid_t pid, const char *field, const char *vmflag) {
+        char path[64], line[1024];
+        FILE *f;
+        uint64_t sum = 0, cur = 0;
+        size_t fl = strlen(field);
+
+        snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f)) {
+                if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+                        cur = strtoull(line + fl + 1, NULL, 10);
+                else if (strncmp(line, "VmFlags:", 8) == 0) {
+                        bool match = !vmflag;
+                        if (vmflag) {
+                                char needle[8];
+                                snprintf(needle, sizeof(needle), " %s", vmflag);
+                                char *p = strstr(line, needle);
+                                match = p && (p[strlen(needle)] == ' ' || p[strlen(needle)] == '\n');
+                        }
+                        if (match)
+                                sum += cur;
+                        cur = 0;
+                }
+        }
+        fclose(f);
+        return sum;
+}
+
+int count_dir_entries(const char *path) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int n = 0;
+
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        n++;
+        closedir(d);
+        return n;
+}
+
+unsigned count_own_fds(void) {
+        int n = count_dir_entries("/proc/self/fd");
+        return n > 0 ? (unsigned) n - 1 : 0; /* minus the directory's own fd */
+}
+
+uint64_t proc_status_kb(pid_t pid, const char *field) {
+        char path[64], line[256];
+        FILE *f;
+        uint64_t v = 0;
+        size_t fl = strlen(field);
+
+        snprintf(path, sizeof(path), "/proc/%d/status", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+                        v = strtoull(line + fl + 1, NULL, 10);
+                        break;
+                }
+        fclose(f);
+        return v;
+}
