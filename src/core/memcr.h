@@ -21,7 +21,9 @@
 #include "time-util.h"
 #include "tracee.h"
 
-typedef void (*memcr_progress_t)(uint64_t done, uint64_t total, void *userdata);
+/* Progress of a transfer; during checkpoint a negative return aborts it
+ * (the target then resumes unharmed and memcr_checkpoint returns that value). */
+typedef int (*memcr_progress_t)(uint64_t done, uint64_t total, void *userdata);
 
 typedef struct CheckpointOptions {
         const char *dump_dir;      /* where the unnamed dump file is created */

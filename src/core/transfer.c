@@ -101,6 +101,12 @@ static void *worker_thread(void *userdata) {
         return NULL;
 }
 
+static void report(Job *j) {
+        int r = j->progress(atomic_load(&j->done_bytes), j->total_bytes, j->userdata);
+        if (r < 0 && j->to_dump)
+                set_error(j, r);
+}
+
 static int run(Job *j, unsigned n_workers) {
         pthread_t threads[MAX_WORKERS];
         unsigned started = 0;
@@ -126,7 +132,7 @@ static int run(Job *j, unsigned n_workers) {
         if (!j->progress || started == 0)
                 worker(j);
         else {
-                j->progress(0, j->total_bytes, j->userdata);
+                report(j);
                 pthread_mutex_lock(&j->lock);
                 while (j->finished < started) {
                         struct timespec ts;
@@ -138,7 +144,7 @@ static int run(Job *j, unsigned n_workers) {
                         }
                         (void) pthread_cond_timedwait(&j->cond, &j->lock, &ts);
                         pthread_mutex_unlock(&j->lock);
-                        j->progress(atomic_load(&j->done_bytes), j->total_bytes, j->userdata);
+                        report(j);
                         pthread_mutex_lock(&j->lock);
                 }
                 pthread_mutex_unlock(&j->lock);
@@ -148,7 +154,7 @@ static int run(Job *j, unsigned n_workers) {
         pthread_cond_destroy(&j->cond);
         pthread_mutex_destroy(&j->lock);
         if (j->progress)
-                j->progress(atomic_load(&j->done_bytes), j->total_bytes, j->userdata);
+                report(j);
         return atomic_load(&j->error);
 }
 

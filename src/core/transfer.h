@@ -12,7 +12,10 @@
 #include "dump.h"
 #include "time-util.h"
 
-typedef void (*transfer_progress_t)(uint64_t done, uint64_t total, void *userdata);
+/* Called on the caller's thread, every 200 ms and at start and end. A
+ * negative return aborts a transfer to the dump (not one back into the
+ * target: that cannot be abandoned halfway). */
+typedef int (*transfer_progress_t)(uint64_t done, uint64_t total, void *userdata);
 
 typedef struct TransferOptions {
         unsigned workers;  /* >= 1 */

@@ -414,9 +414,59 @@ Test(engine, process_we_may_not_trace) {
         assert_verified(&t, 0, 0);
 }
 
-static void kill_on_first_progress(uint64_t done, uint64_t total, void *userdata) {
+static int kill_on_first_progress(uint64_t done, uint64_t total, void *userdata) {
         Target *t = userdata;
         kill(t->pid, SIGKILL);
+        return 0;
+}
+
+static int abort_halfway(uint64_t done, uint64_t total, void *userdata) {
+        return done > 0 ? -ECANCELED : 0;
+}
+
+Test(engine, aborted_checkpoint_leaves_target_intact) {
+        Target t;
+        const char *args[] = { "--mmap=512", "--threads=4", NULL };
+        CheckpointOptions o = options();
+        Frozen *f = NULL;
+        unsigned fds_before;
+        int r;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        uint64_t rss = proc_status_kb(t.pid, "RssAnon");
+        fds_before = count_own_fds();
+        o.progress = abort_halfway;
+        o.workers = 1;
+        o.chunk_size = 64 * 1024;
+        r = memcr_checkpoint(t.pid, t.pidfd, &o, &f);
+        cr_assert_eq(r, -ECANCELED, "expected ECANCELED, got %s", strerror(-r));
+        cr_assert_null(f);
+        cr_assert_eq(count_own_fds(), fds_before, "descriptors leaked");
+        cr_assert_eq(count_dir_entries(dump_dir), 0);
+        cr_assert_eq(proc_tracer(t.pid), 0);
+        cr_assert_geq(proc_status_kb(t.pid, "RssAnon"), rss - 1024, "memory was dropped");
+        assert_check(&t);
+        assert_verified(&t, 0, 0);
+}
+
+static int deadline_passes(uint64_t done, uint64_t total, void *userdata) {
+        return 0;
+}
+
+Test(engine, checkpoint_past_its_deadline_is_aborted) {
+        Target t;
+        const char *args[] = { "--mmap=256", "--threads=2", NULL };
+        CheckpointOptions o = options();
+        Frozen *f = NULL;
+        int r;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        o.progress = deadline_passes;
+        o.deadline = now_usec(CLOCK_MONOTONIC) + 1; /* already over when pages move */
+        r = memcr_checkpoint(t.pid, t.pidfd, &o, &f);
+        cr_assert_eq(r, -ETIME, "expected ETIME, got %s", strerror(-r));
+        cr_assert_eq(proc_tracer(t.pid), 0);
+        assert_verified(&t, 0, 0);
 }
 
 Test(engine, target_killed_during_checkpoint) {
