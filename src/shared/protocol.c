@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <endian.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "protocol.h"
+
+typedef enum FieldKind {
+        KIND_NONE,
+        KIND_U32,
+        KIND_U64,
+        KIND_STRING,
+        KIND_NESTED,
+} FieldKind;
+
+static const FieldKind field_kinds[_TAG_MAX] = {
+        [TAG_PID] = KIND_U32,
+        [TAG_DUMP_DIR] = KIND_STRING,
+        [TAG_CODEC] = KIND_STRING,
+        [TAG_TIMEOUT_MSEC] = KIND_U64,
+        [TAG_MAX_FROZEN_SEC] = KIND_U64,
+        [TAG_FLAGS] = KIND_U32,
+        [TAG_RESULT] = KIND_U32,
+        [TAG_ERRNO] = KIND_U32,
+        [TAG_MESSAGE] = KIND_STRING,
+        [TAG_STATE] = KIND_STRING,
+        [TAG_COMM] = KIND_STRING,
+        [TAG_UID] = KIND_U32,
+        [TAG_CALLER_UID] = KIND_U32,
+        [TAG_SINCE_USEC] = KIND_U64,
+        [TAG_RSS_BEFORE] = KIND_U64,
+        [TAG_RSS_AFTER] = KIND_U64,
+        [TAG_DUMP_BYTES] = KIND_U64,
+        [TAG_DUMP_FILE_BYTES] = KIND_U64,
+        [TAG_DURATION_USEC] = KIND_U64,
+        [TAG_DONE] = KIND_U64,
+        [TAG_TOTAL] = KIND_U64,
+        [TAG_VERSION] = KIND_STRING,
+        [TAG_WATCHER_PID] = KIND_U32,
+        [TAG_THREADS] = KIND_U32,
+        [TAG_PROTECTION] = KIND_STRING,
+        [TAG_ENTRY] = KIND_NESTED,
+};
+
+#define BIT(t) (UINT64_C(1) << (t))
+
+/* What describes a frozen process (status replies and list entries). */
+#define INFO_TAGS                                                                                  \
+        (BIT(TAG_PID) | BIT(TAG_STATE) | BIT(TAG_COMM) | BIT(TAG_UID) | BIT(TAG_CALLER_UID) |      \
+         BIT(TAG_SINCE_USEC) | BIT(TAG_RSS_BEFORE) | BIT(TAG_RSS_AFTER) | BIT(TAG_DUMP_BYTES) |    \
+         BIT(TAG_DUMP_FILE_BYTES) | BIT(TAG_WATCHER_PID) | BIT(TAG_THREADS) |                      \
+         BIT(TAG_PROTECTION) | BIT(TAG_CODEC) | BIT(TAG_DONE) | BIT(TAG_TOTAL) |                   \
+         BIT(TAG_MAX_FROZEN_SEC))
+
+static bool type_known(uint16_t type, uint64_t *ret_allowed, uint64_t *ret_required) {
+        uint64_t allowed, required = 0;
+
+        switch (type) {
+        case MSG_CHECKPOINT:
+                allowed = BIT(TAG_PID) | BIT(TAG_DUMP_DIR) | BIT(TAG_CODEC) | BIT(TAG_TIMEOUT_MSEC) |
+                          BIT(TAG_MAX_FROZEN_SEC) | BIT(TAG_FLAGS) | BIT(TAG_CALLER_UID);
+                required = BIT(TAG_PID);
+                break;
+        case MSG_RESTORE:
+        case MSG_STATUS:
+                allowed = BIT(TAG_PID) | BIT(TAG_FLAGS) | BIT(TAG_TIMEOUT_MSEC);
+                required = BIT(TAG_PID);
+                break;
+        case MSG_LIST:
+        case MSG_VERSION:
+                allowed = BIT(TAG_FLAGS);
+                break;
+        case MSG_ABORT:
+                allowed = BIT(TAG_PID);
+                break;
+        case MSG_REPLY:
+                allowed = INFO_TAGS | BIT(TAG_RESULT) | BIT(TAG_ERRNO) | BIT(TAG_MESSAGE) |
+                          BIT(TAG_DURATION_USEC) | BIT(TAG_VERSION) | BIT(TAG_ENTRY);
+                required = BIT(TAG_RESULT);
+                break;
+        case MSG_PROGRESS:
+                allowed = BIT(TAG_PID) | BIT(TAG_DONE) | BIT(TAG_TOTAL);
+                required = BIT(TAG_DONE) | BIT(TAG_TOTAL);
+                break;
+        default:
+                return false;
+        }
+        *ret_allowed = allowed;
+        *ret_required = required;
+        return true;
+}
+
+static char **string_field(Message *m, FieldTag tag) {
+        switch (tag) {
+        case TAG_DUMP_DIR:
+                return &m->dump_dir;
+        case TAG_CODEC:
+                return &m->codec;
+        case TAG_MESSAGE:
+                return &m->message;
+        case TAG_STATE:
+                return &m->state;
+        case TAG_COMM:
+                return &m->comm;
+        case TAG_VERSION:
+                return &m->version;
+        case TAG_PROTECTION:
+                return &m->protection;
+        default:
+                return NULL;
+        }
+}
+
+static uint32_t *u32_field(Message *m, FieldTag tag) {
+        switch (tag) {
+        case TAG_PID:
+                return &m->pid;
+        case TAG_FLAGS:
+                return &m->flags;
+        case TAG_RESULT:
+                return &m->result;
+        case TAG_ERRNO:
+                return &m->error;
+        case TAG_UID:
+                return &m->uid;
+        case TAG_CALLER_UID:
+                return &m->caller_uid;
+        case TAG_WATCHER_PID:
+                return &m->watcher_pid;
+        case TAG_THREADS:
+                return &m->threads;
+        default:
+                return NULL;
+        }
+}
+
+static uint64_t *u64_field(Message *m, FieldTag tag) {
+        switch (tag) {
+        case TAG_TIMEOUT_MSEC:
+                return &m->timeout_msec;
+        case TAG_MAX_FROZEN_SEC:
+                return &m->max_frozen_sec;
+        case TAG_SINCE_USEC:
+                return &m->since_usec;
+        case TAG_RSS_BEFORE:
+                return &m->rss_before;
+        case TAG_RSS_AFTER:
+                return &m->rss_after;
+        case TAG_DUMP_BYTES:
+                return &m->dump_bytes;
+        case TAG_DUMP_FILE_BYTES:
+                return &m->dump_file_bytes;
+        case TAG_DURATION_USEC:
+                return &m->duration_usec;
+        case TAG_DONE:
+                return &m->done;
+        case TAG_TOTAL:
+                return &m->total;
+        default:
+                return NULL;
+        }
+}
+
+void message_done(Message *m) {
+        if (!m)
+                return;
+        for (int t = 0; t < _TAG_MAX; t++) {
+                char **s = string_field(m, (FieldTag) t);
+                if (s)
+                        free(*s);
+        }
+        for (size_t i = 0; i < m->n_entries; i++)
+                message_done(&m->entries[i]);
+        free(m->entries);
+        *m = (Message) {};
+}
+
+int message_set_string(Message *m, FieldTag tag, const char *s) {
+        char **f = string_field(m, tag);
+        char *c;
+
+        assert(f);
+        assert(s);
+        c = strndup(s, MEMCR_MAX_STRING);
+        if (!c)
+                return -ENOMEM;
+        free(*f);
+        *f = c;
+        m->present |= BIT(tag);
+        return 0;
+}
+
+void message_set_u32(Message *m, FieldTag tag, uint32_t v) {
+        uint32_t *f = u32_field(m, tag);
+        assert(f);
+        *f = v;
+        m->present |= BIT(tag);
+}
+
+void message_set_u64(Message *m, FieldTag tag, uint64_t v) {
+        uint64_t *f = u64_field(m, tag);
+        assert(f);
+        *f = v;
+        m->present |= BIT(tag);
+}
+
+Message *message_add_entry(Message *m) {
+        Message *p;
+
+        if (m->n_entries >= MEMCR_MAX_ENTRIES)
+                return NULL;
+        p = realloc(m->entries, (m->n_entries + 1) * sizeof(Message));
+        if (!p)
+                return NULL;
+        m->entries = p;
+        m->entries[m->n_entries] = (Message) {};
+        m->present |= BIT(TAG_ENTRY);
+        return &m->entries[m->n_entries++];
+}
+
+typedef struct Buffer {
+        uint8_t *data;
+        size_t size;
+        size_t allocated;
+} Buffer;
+
+static int buffer_put(Buffer *b, const void *p, size_t n) {
+        if (b->size + n > MEMCR_FRAME_HEADER_SIZE + MEMCR_MAX_PAYLOAD)
+                return -E2BIG;
+        if (b->size + n > b->allocated) {
+                size_t a = MAX(b->allocated * 2, b->size + n + 256);
+                uint8_t *d = realloc(b->data, a);
+                if (!d)
+                        return -ENOMEM;
+                b->data = d;
+                b->allocated = a;
+        }
+        memcpy(b->data + b->size, p, n);
+        b->size += n;
+        return 0;
+}
+
+static int put_field_header(Buffer *b, uint16_t tag, size_t len) {
+        uint16_t h[2] = { htole16(tag), htole16((uint16_t) len) };
+        if (len > UINT16_MAX)
+                return -E2BIG;
+        return buffer_put(b, h, sizeof(h));
+}
+
+static int encode_fields(const Message *m, Buffer *b, bool nested) {
+        int r;
+
+        for (int t = 1; t < _TAG_MAX; t++) {
+                if (!MESSAGE_HAS(m, t))
+                        continue;
+                switch (field_kinds[t]) {
+                case KIND_U32: {
+                        uint32_t v = htole32(*u32_field((Message *) m, (FieldTag) t));
+                        r = put_field_header(b, (uint16_t) t, sizeof(v));
+                        if (r >= 0)
+                                r = buffer_put(b, &v, sizeof(v));
+                        break;
+                }
+                case KIND_U64: {
+                        uint64_t v = htole64(*u64_field((Message *) m, (FieldTag) t));
+                        r = put_field_header(b, (uint16_t) t, sizeof(v));
+                        if (r >= 0)
+                                r = buffer_put(b, &v, sizeof(v));
+                        break;
+                }
+                case KIND_STRING: {
+                        const char *s = *string_field((Message *) m, (FieldTag) t);
+                        size_t l = s ? strlen(s) : 0;
+                        if (l > MEMCR_MAX_STRING)
+                                return -E2BIG;
+                        r = put_field_header(b, (uint16_t) t, l);
+                        if (r >= 0 && l > 0)
+                                r = buffer_put(b, s, l);
+                        break;
+                }
+                case KIND_NESTED:
+                        if (nested)
+                                return -EINVAL;
+                        r = 0;
+                        for (size_t i = 0; i < m->n_entries && r >= 0; i++) {
+                                Buffer e = {};
+                                r = encode_fields(&m->entries[i], &e, true);
+                                if (r >= 0)
+                                        r = put_field_header(b, TAG_ENTRY, e.size);
+                                if (r >= 0 && e.size > 0)
+                                        r = buffer_put(b, e.data, e.size);
+                                free(e.data);
+                        }
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int message_encode(const Message *m, uint8_t **ret, size_t *ret_size) {
+        Buffer b = {};
+        uint8_t hdr[MEMCR_FRAME_HEADER_SIZE] = {};
+        uint32_t v32;
+        uint16_t v16;
+        int r;
+
+        r = buffer_put(&b, hdr, sizeof(hdr));
+        if (r >= 0)
+                r = encode_fields(m, &b, false);
+        if (r < 0) {
+                free(b.data);
+                return r;
+        }
+        if (b.size - MEMCR_FRAME_HEADER_SIZE > MEMCR_MAX_PAYLOAD) {
+                free(b.data);
+                return -E2BIG;
+        }
+        v32 = htole32(MEMCR_PROTOCOL_MAGIC);
+        memcpy(b.data, &v32, 4);
+        v16 = htole16(MEMCR_PROTOCOL_VERSION);
+        memcpy(b.data + 4, &v16, 2);
+        v16 = htole16(m->type);
+        memcpy(b.data + 6, &v16, 2);
+        v32 = htole32((uint32_t) (b.size - MEMCR_FRAME_HEADER_SIZE));
+        memcpy(b.data + 8, &v32, 4);
+        *ret = b.data;
+        *ret_size = b.size;
+        return 0;
+}
+
+int frame_header_parse(const uint8_t hdr[MEMCR_FRAME_HEADER_SIZE], uint16_t *ret_type,
+                       uint32_t *ret_length) {
+        uint32_t magic, length, reserved;
+        uint16_t version, type;
+
+        memcpy(&magic, hdr, 4);
+        memcpy(&version, hdr + 4, 2);
+        memcpy(&type, hdr + 6, 2);
+        memcpy(&length, hdr + 8, 4);
+        memcpy(&reserved, hdr + 12, 4);
+        if (le32toh(magic) != MEMCR_PROTOCOL_MAGIC || reserved != 0)
+                return -EBADMSG;
+        if (le16toh(version) != MEMCR_PROTOCOL_VERSION)
+                return -EPROTONOSUPPORT;
+        if (le32toh(length) > MEMCR_MAX_PAYLOAD)
+                return -EMSGSIZE;
+        *ret_type = le16toh(type);
+        *ret_length = le32toh(length);
+        return 0;
+}
+
+static int decode_fields(const uint8_t *p, size_t size, uint64_t allowed, bool nested, Message *m) {
+        size_t off = 0;
+        int r;
+
+        while (off < size) {
+                uint16_t tag, len;
+
+                if (size - off < 4)
+                        return -EBADMSG;
+                memcpy(&tag, p + off, 2);
+                memcpy(&len, p + off + 2, 2);
+                tag = le16toh(tag);
+                len = le16toh(len);
+                off += 4;
+                if (len > size - off)
+                        return -EBADMSG;
+                if (tag == 0 || tag >= _TAG_MAX || !(allowed & BIT(tag)))
+                        return -EBADMSG;
+                if (tag != TAG_ENTRY && MESSAGE_HAS(m, tag))
+                        return -EBADMSG; /* duplicate */
+
+                switch (field_kinds[tag]) {
+                case KIND_U32: {
+                        uint32_t v;
+                        if (len != sizeof(v))
+                                return -EBADMSG;
+                        memcpy(&v, p + off, sizeof(v));
+                        message_set_u32(m, (FieldTag) tag, le32toh(v));
+                        break;
+                }
+                case KIND_U64: {
+                        uint64_t v;
+                        if (len != sizeof(v))
+                                return -EBADMSG;
+                        memcpy(&v, p + off, sizeof(v));
+                        message_set_u64(m, (FieldTag) tag, le64toh(v));
+                        break;
+                }
+                case KIND_STRING: {
+                        char *s;
+                        if (len > MEMCR_MAX_STRING || memchr(p + off, 0, len))
+                                return -EBADMSG;
+                        s = strndup((const char *) p + off, len);
+                        if (!s)
+                                return -ENOMEM;
+                        free(*string_field(m, (FieldTag) tag));
+                        *string_field(m, (FieldTag) tag) = s;
+                        m->present |= BIT(tag);
+                        break;
+                }
+                case KIND_NESTED: {
+                        Message *e;
+                        if (nested)
+                                return -EBADMSG;
+                        e = message_add_entry(m);
+                        if (!e)
+                                return m->n_entries >= MEMCR_MAX_ENTRIES ? -EBADMSG : -ENOMEM;
+                        r = decode_fields(p + off, len, INFO_TAGS, true, e);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                default:
+                        return -EBADMSG;
+                }
+                off += len;
+        }
+        return 0;
+}
+
+int message_decode(uint16_t type, const uint8_t *payload, size_t size, Message *ret) {
+        Message m = { .type = type };
+        uint64_t allowed, required;
+        int r;
+
+        if (!type_known(type, &allowed, &required))
+                return -EOPNOTSUPP;
+        if (size > MEMCR_MAX_PAYLOAD)
+                return -EMSGSIZE;
+        r = decode_fields(payload, size, allowed, false, &m);
+        if (r >= 0 && (m.present & required) != required)
+                r = -EBADMSG;
+        if (r >= 0 && MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & ~_REQUEST_FLAGS_ALL))
+                r = -EBADMSG;
+        if (r >= 0 && MESSAGE_HAS(&m, TAG_PID) && (m.pid == 0 || m.pid > INT32_MAX))
+                r = -EBADMSG;
+        if (r >= 0 && MESSAGE_HAS(&m, TAG_RESULT) && m.result >= _MEMCR_RESULT_MAX)
+                r = -EBADMSG;
+        if (r < 0) {
+                message_done(&m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+int message_send(int fd, const Message *m, const int *fds, size_t n_fds) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+        int r;
+
+        r = message_encode(m, &buf, &size);
+        if (r < 0)
+                return r;
+        if (n_fds == 0)
+                return write_full(fd, buf, size);
+
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * 4)];
+        } control = {};
+        struct iovec iov = { buf, size };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = CMSG_SPACE(sizeof(int) * n_fds),
+        };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+        assert(n_fds <= 4);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+
+        ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (k < 0)
+                return -errno;
+        if ((size_t) k < size)
+                return write_full(fd, buf + k, size - (size_t) k);
+        return 0;
+}
+
+int message_recv(int fd, Message *ret, int *ret_fds, size_t max_fds, size_t *ret_n_fds) {
+        uint8_t hdr[MEMCR_FRAME_HEADER_SIZE];
+        _cleanup_free_ uint8_t *payload = NULL;
+        size_t got = 0, n_fds = 0;
+        uint16_t type;
+        uint32_t length;
+        int r;
+
+        for (size_t i = 0; i < max_fds; i++)
+                ret_fds[i] = -EBADF;
+
+        /* The header comes with the descriptors, if any. */
+        while (got < sizeof(hdr)) {
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(int) * 4)];
+                } control = {};
+                struct iovec iov = { hdr + got, sizeof(hdr) - got };
+                struct msghdr mh = {
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = &control,
+                        .msg_controllen = sizeof(control),
+                };
+                ssize_t k = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        int *p = (int *) CMSG_DATA(c);
+                        for (size_t i = 0; i < n; i++) {
+                                if (n_fds < max_fds)
+                                        ret_fds[n_fds++] = p[i];
+                                else
+                                        safe_close(p[i]);
+                        }
+                }
+                if (k == 0) {
+                        r = -ECONNRESET;
+                        goto fail;
+                }
+                got += (size_t) k;
+        }
+
+        r = frame_header_parse(hdr, &type, &length);
+        if (r < 0)
+                goto fail;
+        payload = malloc(MAX(length, 1u));
+        if (!payload) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = read_full(fd, payload, length);
+        if (r < 0) {
+                r = r == -EIO ? -ECONNRESET : r;
+                goto fail;
+        }
+        r = message_decode(type, payload, length, ret);
+        if (r < 0)
+                goto fail;
+        if (ret_n_fds)
+                *ret_n_fds = n_fds;
+        return 0;
+
+fail:
+        close_many(ret_fds, n_fds);
+        return r;
+}
+
+const char *memcr_result_to_string(MemcrResult r) {
+        static const char *const names[_MEMCR_RESULT_MAX] = {
+                [MEMCR_OK] = "ok",
+                [MEMCR_ERR_FAILED] = "failed",
+                [MEMCR_ERR_DENIED] = "denied",
+                [MEMCR_ERR_NO_PROCESS] = "no-such-process",
+                [MEMCR_ERR_NOT_FROZEN] = "not-frozen",
+                [MEMCR_ERR_ALREADY_FROZEN] = "already-frozen",
+                [MEMCR_ERR_INVALID] = "invalid-request",
+                [MEMCR_ERR_BUSY] = "busy",
+                [MEMCR_ERR_TIMEOUT] = "timeout",
+                [MEMCR_ERR_KILLED] = "killed",
+                [MEMCR_ERR_UNSUPPORTED] = "unsupported",
+        };
+        return r < _MEMCR_RESULT_MAX ? names[r] : "unknown";
+}
+
+MemcrResult memcr_result_from_errno(int error) {
+        switch (abs(error)) {
+        case 0:
+                return MEMCR_OK;
+        case EPERM:
+        case EACCES:
+                return MEMCR_ERR_DENIED;
+        case ESRCH:
+                return MEMCR_ERR_NO_PROCESS;
+        case ENOENT:
+                return MEMCR_ERR_NOT_FROZEN;
+        case EALREADY:
+                return MEMCR_ERR_ALREADY_FROZEN;
+        case EINVAL:
+        case EBADMSG:
+        case EMSGSIZE:
+        case EPROTONOSUPPORT:
+                return MEMCR_ERR_INVALID;
+        case EBUSY:
+        case EAGAIN:
+                return MEMCR_ERR_BUSY;
+        case ETIME:
+        case ETIMEDOUT:
+                return MEMCR_ERR_TIMEOUT;
+        case EOPNOTSUPP:
+                return MEMCR_ERR_UNSUPPORTED;
+        default:
+                return MEMCR_ERR_FAILED;
+        }
+}
+
+const char *message_type_to_string(uint16_t type) {
+        switch (type) {
+        case MSG_CHECKPOINT:
+                return "checkpoint";
+        case MSG_RESTORE:
+                return "restore";
+        case MSG_LIST:
+                return "list";
+        case MSG_STATUS:
+                return "status";
+        case MSG_VERSION:
+                return "version";
+        case MSG_ABORT:
+                return "abort";
+        case MSG_REPLY:
+                return "reply";
+        case MSG_PROGRESS:
+                return "progress";
+        default:
+                return "unknown";
+        }
+}
