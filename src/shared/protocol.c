@@ -49,13 +49,7 @@ static const FieldKind field_kinds[_TAG_MAX] = {
 
 #define BIT(t) (UINT64_C(1) << (t))
 
-/* What describes a frozen process (status replies and list entries). */
-#define INFO_TAGS                                                                                  \
-        (BIT(TAG_PID) | BIT(TAG_STATE) | BIT(TAG_COMM) | BIT(TAG_UID) | BIT(TAG_CALLER_UID) |      \
-         BIT(TAG_SINCE_USEC) | BIT(TAG_RSS_BEFORE) | BIT(TAG_RSS_AFTER) | BIT(TAG_DUMP_BYTES) |    \
-         BIT(TAG_DUMP_FILE_BYTES) | BIT(TAG_WATCHER_PID) | BIT(TAG_THREADS) |                      \
-         BIT(TAG_PROTECTION) | BIT(TAG_CODEC) | BIT(TAG_DONE) | BIT(TAG_TOTAL) |                   \
-         BIT(TAG_MAX_FROZEN_SEC))
+#define INFO_TAGS MESSAGE_INFO_FIELDS
 
 static bool type_known(uint16_t type, uint64_t *ret_allowed, uint64_t *ret_required) {
         uint64_t allowed, required = 0;
@@ -207,6 +201,33 @@ void message_set_u64(Message *m, FieldTag tag, uint64_t v) {
         assert(f);
         *f = v;
         m->present |= BIT(tag);
+}
+
+int message_copy_fields(Message *dst, const Message *src, uint64_t mask) {
+        int r;
+
+        for (int t = 1; t < _TAG_MAX; t++) {
+                if (!(mask & BIT(t)) || !MESSAGE_HAS(src, t))
+                        continue;
+                switch (field_kinds[t]) {
+                case KIND_U32:
+                        message_set_u32(dst, (FieldTag) t, *u32_field((Message *) src, (FieldTag) t));
+                        break;
+                case KIND_U64:
+                        message_set_u64(dst, (FieldTag) t, *u64_field((Message *) src, (FieldTag) t));
+                        break;
+                case KIND_STRING: {
+                        const char *v = *string_field((Message *) src, (FieldTag) t);
+                        r = message_set_string(dst, (FieldTag) t, v ?: "");
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                default:
+                        break; /* entries are not copied */
+                }
+        }
+        return 0;
 }
 
 Message *message_add_entry(Message *m) {

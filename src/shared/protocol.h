@@ -154,6 +154,19 @@ void message_done(Message *m);
 int message_set_string(Message *m, FieldTag tag, const char *s);
 void message_set_u32(Message *m, FieldTag tag, uint32_t v);
 void message_set_u64(Message *m, FieldTag tag, uint64_t v);
+/* Copy the fields in mask (bits 1 << FieldTag; ENTRY excluded) present in src. */
+int message_copy_fields(Message *dst, const Message *src, uint64_t mask);
+/* The fields that describe a frozen process (status replies, list entries). */
+#define MESSAGE_INFO_FIELDS                                                                         \
+        ((UINT64_C(1) << TAG_PID) | (UINT64_C(1) << TAG_STATE) | (UINT64_C(1) << TAG_COMM) |       \
+         (UINT64_C(1) << TAG_UID) | (UINT64_C(1) << TAG_CALLER_UID) |                               \
+         (UINT64_C(1) << TAG_SINCE_USEC) | (UINT64_C(1) << TAG_RSS_BEFORE) |                        \
+         (UINT64_C(1) << TAG_RSS_AFTER) | (UINT64_C(1) << TAG_DUMP_BYTES) |                         \
+         (UINT64_C(1) << TAG_DUMP_FILE_BYTES) | (UINT64_C(1) << TAG_WATCHER_PID) |                  \
+         (UINT64_C(1) << TAG_THREADS) | (UINT64_C(1) << TAG_PROTECTION) |                           \
+         (UINT64_C(1) << TAG_CODEC) | (UINT64_C(1) << TAG_DONE) | (UINT64_C(1) << TAG_TOTAL) |      \
+         (UINT64_C(1) << TAG_MAX_FROZEN_SEC))
+
 /* Append an entry (for LIST replies); returns it, or NULL on OOM. */
 Message *message_add_entry(Message *m);
 
