@@ -149,9 +149,14 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
                 return error == 0 ? 0 : -abs(error);
 
         va_start(ap, message);
-        for (const char *f; (f = va_arg(ap, const char *));)
+        for (const char *f; (f = va_arg(ap, const char *));) {
+                size_t l = strlen(f);
+                /* "FIELD=" with nothing after it: leave the field out. */
+                if (l == 0 || f[l - 1] == '=')
+                        continue;
                 if (n < ELEMENTSOF(fields))
                         fields[n++] = (char *) f;
+        }
         va_end(ap);
         return log_dispatch(level, error, file, line, func, message, fields, n);
 }

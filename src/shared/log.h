@@ -56,6 +56,8 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 #define log_warning(...) log_full(LOG_WARNING, __VA_ARGS__)
 #define log_error(...) log_full(LOG_ERR, __VA_ARGS__)
 
+#define log_oom() log_error_errno(-ENOMEM, "Out of memory.")
+
 #define log_debug_errno(e, ...) log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
 #define log_info_errno(e, ...) log_full_errno(LOG_INFO, e, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "log.h"
+
 /*
  * MESSAGE_IDs of memcr's journal records (see catalog/memcr.catalog) and the
  * structured fields they carry.
@@ -20,4 +22,5 @@
 #define MEMCR_MESSAGE_DAEMON_STARTED "eaa66a85031c4f8a875c473b71614646"
 #define MEMCR_MESSAGE_DAEMON_STOPPED "09d2b9ac32014203bb79e40582ddc87f"
 
-#define MESSAGE_ID(id) "MESSAGE_ID=" id
+/* For log_struct(): a MESSAGE_ID field from one of the ids above. */
+#define MESSAGE_ID(id) LOG_FIELD("MESSAGE_ID", "%s", (id))

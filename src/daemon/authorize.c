@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "authorize.h"
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "memcr-ids.h"
+#include "pidfd-util.h"
+#include "proc-creds.h"
+
+#if HAVE_SELINUX
+#include <selinux/selinux.h>
+#endif
+
+#define POLKIT_ACTION "org.memcr.manage-other"
+
+struct AuthRequest {
+        Client *client;
+        PolicyOp op;
+        pid_t pid;
+        int pidfd;
+        Message req;
+        bool compat;
+        sd_bus_slot *slot;
+};
+
+int authorize_capture_peer(Manager *m, Client *c, int fd) {
+        ProcCreds pc;
+        int r;
+
+        /* The caller's capabilities count in rule 2 (a caller holding a
+         * capability may freeze a target holding it). Read them through the
+         * pinned process only. */
+        if (c->pidfd >= 0) {
+                r = proc_creds_read(c->creds.pid, &pc);
+                if (r >= 0 && pidfd_is_alive(c->pidfd) > 0) {
+                        c->creds.cap_effective = pc.cap_effective;
+                        c->start_time = pc.start_time;
+                }
+        }
+
+#if HAVE_SELINUX
+        if (m->selinux) {
+                char *con = NULL;
+                if (getpeercon(fd, &con) < 0)
+                        return log_warning_errno(-errno, "cannot get the security context of peer %i: %m",
+                                                 c->creds.pid);
+                c->label = strdup(con);
+                freecon(con);
+                if (!c->label)
+                        return -ENOMEM;
+        }
+#endif
+        return 0;
+}
+
+static void log_decision(Client *c, PolicyOp op, pid_t pid, bool allowed, const char *how, const char *reason) {
+        log_struct(allowed ? LOG_INFO : LOG_NOTICE, allowed ? "request allowed" : "request denied",
+                   MESSAGE_ID(allowed ? MEMCR_MESSAGE_AUTH_ALLOWED : MEMCR_MESSAGE_AUTH_DENIED),
+                   LOG_FIELD("MEMCR_OP", "%s", policy_op_to_string(op)), LOG_FIELD("MEMCR_PID", "%i", (int) pid),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
+                   LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
+                   LOG_FIELD("MEMCR_RESULT", "%s", allowed ? "allowed" : "denied"),
+                   LOG_FIELD("MEMCR_AUTH", "%s", how), LOG_FIELD("MEMCR_REASON", "%s", reason), NULL);
+}
+
+static int selinux_check(Client *c, pid_t pid, const char **ret_reason) {
+#if HAVE_SELINUX
+        char *tcon = NULL;
+        int r;
+
+        if (!c->manager->selinux || !c->label)
+                return 0;
+        /* memcr must not be a confused deputy: the caller itself must be
+         * allowed to ptrace the target. */
+        if (getpidcon(pid, &tcon) < 0) {
+                *ret_reason = "cannot read the target's security context";
+                return -errno;
+        }
+        r = selinux_check_access(c->label, tcon, "process", "ptrace", NULL);
+        freecon(tcon);
+        if (r < 0) {
+                *ret_reason = "SELinux does not allow the caller to ptrace the target";
+                return -EACCES;
+        }
+#endif
+        return 0;
+}
+
+static void proceed(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat) {
+        Manager *m = c->manager;
+        Entry *e = registry_find(&m->registry, pid);
+        int r = 0;
+
+        switch (op) {
+        case POLICY_OP_CHECKPOINT:
+                r = operation_checkpoint(m, c, pid, pidfd, req, compat);
+                break;
+        case POLICY_OP_RESTORE:
+                r = operation_restore(m, c, pid, e, req, compat);
+                break;
+        case POLICY_OP_STATUS:
+                client_status_reply(c, e);
+                break;
+        default:
+                r = -EINVAL;
+        }
+        if (r < 0) {
+                char buf[256];
+                snprintf(buf, sizeof(buf), "%s of %i failed: %s", policy_op_to_string(op), pid, strerror(-r));
+                log_error("%s", buf);
+                client_reply(c, memcr_result_from_errno(r), r, buf, NULL);
+        }
+}
+
+static void deny(Client *c, PolicyOp op, pid_t pid, int error, const char *how, const char *reason) {
+        char buf[512];
+
+        log_decision(c, op, pid, false, how, reason);
+        snprintf(buf, sizeof(buf), "%s of %i denied: %s", policy_op_to_string(op), pid, reason);
+        client_reply(c, memcr_result_from_errno(error), error, buf, NULL);
+}
+
+void auth_request_cancel(AuthRequest *a) {
+        if (!a)
+                return;
+        sd_bus_slot_unref(a->slot);
+        safe_close(a->pidfd);
+        message_done(&a->req);
+        free(a);
+}
+
+static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        AuthRequest *a = userdata;
+        Client *c = a->client;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int authorized = 0, challenge = 0, r;
+
+        c->auth = NULL;
+        if (e) {
+                /* No polkitd, or it failed: never "allowed". */
+                char reason[256];
+                snprintf(reason, sizeof(reason), "polkit is not available (%s)", e->name);
+                deny(c, a->op, a->pid, -EPERM, "polkit", reason);
+                goto done;
+        }
+        r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+        if (r < 0) {
+                deny(c, a->op, a->pid, -EPERM, "polkit", "polkit sent an answer that could not be read");
+                goto done;
+        }
+        if (!authorized) {
+                deny(c, a->op, a->pid, -EPERM, "polkit",
+                     challenge ? "authentication required (try --ask-password)"
+                               : "polkit did not authorize it");
+                goto done;
+        }
+        {
+                const char *reason = NULL;
+                r = selinux_check(c, a->pid, &reason);
+                if (r < 0) {
+                        deny(c, a->op, a->pid, r, "selinux", reason);
+                        goto done;
+                }
+        }
+        log_decision(c, a->op, a->pid, true, "polkit", "polkit authorized " POLKIT_ACTION);
+        proceed(c, a->op, a->pid, a->pidfd, &a->req, a->compat);
+done:
+        if (!c->op)
+                client_request_done(c);
+        auth_request_cancel(a);
+        return 0;
+}
+
+static int ask_polkit(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat) {
+        Manager *m = c->manager;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        AuthRequest *a;
+        char pid_str[32];
+        int r;
+
+        a = calloc(1, sizeof(AuthRequest));
+        if (!a)
+                return -ENOMEM;
+        a->client = c;
+        a->op = op;
+        a->pid = pid;
+        a->compat = compat;
+        a->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+        a->req.type = req->type;
+        r = message_copy_fields(&a->req, req, ~UINT64_C(0));
+        if (r < 0 || a->pidfd < 0)
+                goto fail;
+
+        r = sd_bus_message_new_method_call(m->bus, &msg, "org.freedesktop.PolicyKit1",
+                                           "/org/freedesktop/PolicyKit1/Authority",
+                                           "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+        if (r < 0)
+                goto fail;
+        /* Subject: the calling process, pinned by its start time (and uid). */
+        r = sd_bus_message_append(msg, "(sa{sv})", "unix-process", 3, "pid", "u", (uint32_t) c->creds.pid,
+                                  "start-time", "t", c->start_time, "uid", "i", (int32_t) c->creds.uid);
+        if (r < 0)
+                goto fail;
+        snprintf(pid_str, sizeof(pid_str), "%i", pid);
+        r = sd_bus_message_append(msg, "s", POLKIT_ACTION);
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "a{ss}", 2, "pid", pid_str, "operation", policy_op_to_string(op));
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "us", (uint32_t) ((c->flags & REQUEST_FLAG_INTERACTIVE) ? 1 : 0), "");
+        if (r < 0)
+                goto fail;
+        r = sd_bus_call_async(m->bus, &a->slot, msg, on_polkit_reply, a,
+                              (c->flags & REQUEST_FLAG_INTERACTIVE) ? 5 * 60 * USEC_PER_SEC : 25 * USEC_PER_SEC);
+        if (r < 0)
+                goto fail;
+        c->auth = a;
+        return 0;
+
+fail:
+        auth_request_cancel(a);
+        return r < 0 ? r : -ENOMEM;
+}
+
+int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat) {
+        Manager *m = c->manager;
+        Entry *e = registry_find(&m->registry, pid);
+        pid_t watchers[256];
+        size_t n_watchers = 0;
+        PolicyDecision d;
+        ProcCreds target;
+        const char *reason = NULL;
+        int r;
+
+        r = proc_creds_read(pid, &target);
+        if (r >= 0 && pidfd_is_alive(pidfd) <= 0)
+                r = -ESRCH; /* the PID was reused between pidfd_open and now */
+        if (r < 0) {
+                deny(c, op, pid, -ESRCH, "policy", "no such process");
+                return 0;
+        }
+
+        for (Entry *x = m->registry.entries; x && n_watchers < ELEMENTSOF(watchers); x = x->next)
+                if (MESSAGE_HAS(&x->info, TAG_WATCHER_PID))
+                        watchers[n_watchers++] = (pid_t) x->info.watcher_pid;
+
+        PolicyInput in = {
+                .op = op,
+                .caller = &c->creds,
+                .target = &target,
+                .daemon_pid = getpid(),
+                .watcher_pids = watchers,
+                .n_watcher_pids = n_watchers,
+                .target_frozen = e != NULL,
+                .frozen_by_uid = e ? e->caller_uid : (uid_t) -1,
+                .polkit_available = m->polkit && m->bus,
+        };
+        policy_decide(&in, &d);
+
+        if (d.verdict == POLICY_DENY) {
+                deny(c, op, pid, d.error, "policy", d.reason);
+                return 0;
+        }
+        if (d.verdict == POLICY_ASK_POLKIT) {
+                r = ask_polkit(c, op, pid, pidfd, req, compat);
+                if (r < 0) {
+                        char buf[256];
+                        snprintf(buf, sizeof(buf), "%s; polkit could not be asked (%s)", d.reason, strerror(-r));
+                        deny(c, op, pid, -EPERM, "polkit", buf);
+                }
+                return 0;
+        }
+
+        r = selinux_check(c, pid, &reason);
+        if (r < 0) {
+                deny(c, op, pid, r, "selinux", reason);
+                return 0;
+        }
+        log_decision(c, op, pid, true, "policy", d.reason);
+        proceed(c, op, pid, pidfd, req, compat);
+        return 0;
+}

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Client connections: identity captured at accept, requests read and checked,
+ * answered directly (list, status, version) or handed to an operation
+ * (checkpoint, restore) after authorization.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "authorize.h"
+#include "client.h"
+#include "codec.h"
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "memcr-ids.h"
+#include "pidfd-util.h"
+#include "socket-util.h"
+
+static const ConnCallbacks client_callbacks;
+
+uid_t client_uid(const Client *c) {
+        return c->creds.uid;
+}
+
+pid_t client_pid(const Client *c) {
+        return c->creds.pid;
+}
+
+bool client_wants_progress(const Client *c) {
+        return c->flags & REQUEST_FLAG_PROGRESS;
+}
+
+static int on_free(sd_event_source *s, void *userdata) {
+        client_free(userdata);
+        return 0;
+}
+
+/* Free on the next loop iteration: callbacks up the stack may still use it. */
+static void client_schedule_free(Client *c) {
+        if (c->free_source)
+                return;
+        if (c->op) {
+                operation_client_gone(c->op);
+                c->op = NULL;
+        }
+        if (sd_event_add_defer(c->manager->event, &c->free_source, on_free, c) < 0)
+                client_free(c);
+}
+
+Client *client_free(Client *c) {
+        Manager *m;
+
+        if (!c)
+                return NULL;
+        m = c->manager;
+        if (c->op)
+                operation_client_gone(c->op);
+        if (c->auth)
+                auth_request_cancel(c->auth);
+        for (Client **p = &m->clients; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        m->n_clients--;
+                        break;
+                }
+        conn_free(c->conn);
+        sd_event_source_disable_unref(c->timeout);
+        sd_event_source_disable_unref(c->free_source);
+        caller_creds_done(&c->creds);
+        safe_close(c->pidfd);
+        free(c->label);
+        free(c);
+        manager_check_idle(m);
+        return NULL;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+
+        log_debug("client %i: no complete request in time, closing", c->creds.pid);
+        client_schedule_free(c);
+        return 0;
+}
+
+static void arm_timeout(Client *c) {
+        Manager *m = c->manager;
+
+        if (m->client_timeout == 0)
+                return;
+        if (!c->timeout)
+                (void) sd_event_add_time_relative(m->event, &c->timeout, CLOCK_MONOTONIC, m->client_timeout,
+                                                  0, on_timeout, c);
+        else {
+                (void) sd_event_source_set_time_relative(c->timeout, m->client_timeout);
+                (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_ONESHOT);
+        }
+}
+
+void client_reply_message(Client *c, Message *reply) {
+        if (!c)
+                return;
+        if (c->compat) {
+                int32_t v = reply->result == MEMCR_OK ? MEMCR_COMPAT_OK
+                            : reply->result == MEMCR_ERR_NO_PROCESS || reply->result == MEMCR_ERR_NOT_FROZEN
+                                    ? MEMCR_COMPAT_INVALID_PID
+                                    : MEMCR_COMPAT_ERROR;
+                (void) conn_send_raw(c->conn, &v, sizeof(v));
+                return;
+        }
+        reply->type = MSG_REPLY;
+        (void) conn_send(c->conn, reply);
+}
+
+void client_reply(Client *c, MemcrResult result, int error, const char *message, const Message *info) {
+        Message m = { .type = MSG_REPLY };
+
+        if (!c)
+                return;
+        if (info)
+                (void) message_copy_fields(&m, info, MESSAGE_INFO_FIELDS);
+        message_set_u32(&m, TAG_RESULT, result);
+        if (error != 0)
+                message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
+        if (message)
+                (void) message_set_string(&m, TAG_MESSAGE, message);
+        client_reply_message(c, &m);
+        message_done(&m);
+}
+
+/* The request in progress is answered: take the next one. */
+void client_request_done(Client *c) {
+        if (!c)
+                return;
+        c->op = NULL;
+        arm_timeout(c);
+        conn_pause(c->conn, false);
+}
+
+static void log_request(Client *c, const char *op, pid_t pid) {
+        log_struct(LOG_INFO, "request", MESSAGE_ID(MEMCR_MESSAGE_REQUEST), LOG_FIELD("MEMCR_OP", "%s", op),
+                   LOG_FIELD("MEMCR_PID", "%i", (int) pid),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
+                   LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
+                   LOG_FIELD("MEMCR_PROTOCOL", "%s", c->compat ? "memcr" : "memcr1"), NULL);
+}
+
+static int parse_dump_dir(Client *c, const Message *req, const char **ret) {
+        Manager *m = c->manager;
+
+        if (!MESSAGE_HAS(req, TAG_DUMP_DIR)) {
+                *ret = m->state_dir;
+                return 0;
+        }
+        /* Only directories the administrator allowed, named exactly. */
+        if (streq(req->dump_dir, m->state_dir)) {
+                *ret = m->state_dir;
+                return 0;
+        }
+        for (size_t i = 0; i < m->n_dump_dirs; i++)
+                if (streq(req->dump_dir, m->dump_dirs[i])) {
+                        *ret = m->dump_dirs[i];
+                        return 0;
+                }
+        return -EACCES;
+}
+
+static int handle_checkpoint(Client *c, const Message *req, bool compat) {
+        _cleanup_close_ int pidfd = -EBADF;
+        pid_t pid = (pid_t) req->pid;
+        const char *dir;
+        char buf[256];
+        int r;
+
+        log_request(c, "checkpoint", pid);
+
+        if (MESSAGE_HAS(req, TAG_CODEC)) {
+                r = codec_from_string(req->codec);
+                if (r < 0 || !codec_supported((Codec) r)) {
+                        snprintf(buf, sizeof(buf), "compression '%s' is not supported", req->codec);
+                        client_reply(c, MEMCR_ERR_UNSUPPORTED, EOPNOTSUPP, buf, NULL);
+                        return 0;
+                }
+        }
+        if (parse_dump_dir(c, req, &dir) < 0) {
+                snprintf(buf, sizeof(buf), "dump directory %s is not one memcrd allows", req->dump_dir);
+                client_reply(c, MEMCR_ERR_DENIED, EACCES, buf, NULL);
+                return 0;
+        }
+
+        pidfd = pidfd_open_pid(pid);
+        if (pidfd < 0) {
+                snprintf(buf, sizeof(buf), "no process %i", pid);
+                client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
+                return 0;
+        }
+
+        return authorize_then(c, POLICY_OP_CHECKPOINT, pid, pidfd, req, compat);
+}
+
+static int handle_restore(Client *c, const Message *req, bool compat) {
+        pid_t pid = (pid_t) req->pid;
+        _cleanup_close_ int pidfd = -EBADF;
+        char buf[256];
+
+        log_request(c, "restore", pid);
+        pidfd = pidfd_open_pid(pid);
+        if (pidfd < 0) {
+                snprintf(buf, sizeof(buf), "no process %i", pid);
+                client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
+                return 0;
+        }
+        return authorize_then(c, POLICY_OP_RESTORE, pid, pidfd, req, compat);
+}
+
+static void entry_to_message(const Entry *e, Message *m) {
+        (void) message_copy_fields(m, &e->info, MESSAGE_INFO_FIELDS);
+        message_set_u32(m, TAG_PID, (uint32_t) e->pid);
+        message_set_u32(m, TAG_CALLER_UID, e->caller_uid);
+        (void) message_set_string(m, TAG_STATE, entry_state_to_string(e->state));
+}
+
+/* A caller sees the processes it may restore: its own and those it froze. */
+static bool may_see(Client *c, const Entry *e) {
+        if (c->creds.uid == 0 || e->caller_uid == c->creds.uid)
+                return true;
+        return MESSAGE_HAS(&e->info, TAG_UID) && e->info.uid == c->creds.uid;
+}
+
+static int handle_list(Client *c) {
+        Message m = { .type = MSG_REPLY };
+
+        log_request(c, "list", 0);
+        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
+        for (Entry *e = c->manager->registry.entries; e; e = e->next) {
+                Message *x;
+                if (!may_see(c, e))
+                        continue;
+                x = message_add_entry(&m);
+                if (!x)
+                        break;
+                entry_to_message(e, x);
+        }
+        client_reply_message(c, &m);
+        message_done(&m);
+        return 0;
+}
+
+static int handle_status(Client *c, const Message *req) {
+        pid_t pid = (pid_t) req->pid;
+        _cleanup_close_ int pidfd = -EBADF;
+        char buf[256];
+
+        log_request(c, "status", pid);
+        pidfd = pidfd_open_pid(pid);
+        if (pidfd < 0) {
+                snprintf(buf, sizeof(buf), "no process %i", pid);
+                client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
+                return 0;
+        }
+        return authorize_then(c, POLICY_OP_STATUS, pid, pidfd, req, false);
+}
+
+void client_status_reply(Client *c, Entry *e) {
+        Message m = { .type = MSG_REPLY };
+
+        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
+        entry_to_message(e, &m);
+        client_reply_message(c, &m);
+        message_done(&m);
+}
+
+static int on_message(Conn *conn, Message *req, void *userdata) {
+        Client *c = userdata;
+        int r;
+
+        /* One request at a time: no more input until this one is answered. */
+        conn_pause(conn, true);
+        c->flags = MESSAGE_HAS(req, TAG_FLAGS) ? req->flags : 0;
+        if (c->timeout)
+                (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+
+        switch (req->type) {
+        case MSG_CHECKPOINT:
+                /* Who froze it is ours to say, not the client's. */
+                req->present &= ~(UINT64_C(1) << TAG_CALLER_UID);
+                r = handle_checkpoint(c, req, false);
+                break;
+        case MSG_RESTORE:
+                r = handle_restore(c, req, false);
+                break;
+        case MSG_LIST:
+                r = handle_list(c);
+                break;
+        case MSG_STATUS:
+                r = handle_status(c, req);
+                break;
+        case MSG_VERSION: {
+                Message m = { .type = MSG_REPLY };
+                message_set_u32(&m, TAG_RESULT, MEMCR_OK);
+                (void) message_set_string(&m, TAG_VERSION, VERSION);
+                client_reply_message(c, &m);
+                message_done(&m);
+                r = 0;
+                break;
+        }
+        default:
+                log_struct(LOG_NOTICE, "request of a type clients may not send",
+                           MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST),
+                           LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
+                           LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
+                           LOG_FIELD("MEMCR_REASON", "%s", message_type_to_string(req->type)), NULL);
+                client_reply(c, MEMCR_ERR_INVALID, EINVAL, "not a request", NULL);
+                return -EBADMSG;
+        }
+        if (r < 0)
+                return r;
+        if (!c->op)
+                client_request_done(c);
+        return 0;
+}
+
+static int on_compat(Conn *conn, int32_t cmd, int32_t pid, void *userdata) {
+        Client *c = userdata;
+        Message req = { .type = cmd == MEMCR_COMPAT_CHECKPOINT ? MSG_CHECKPOINT : MSG_RESTORE };
+        int r;
+
+        c->compat = true;
+        conn_pause(conn, true);
+        if (c->timeout)
+                (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+        if (pid <= 0) {
+                int32_t v = MEMCR_COMPAT_INVALID_PID;
+                (void) conn_send_raw(conn, &v, sizeof(v));
+                client_request_done(c);
+                return 0;
+        }
+        message_set_u32(&req, TAG_PID, (uint32_t) pid);
+        r = cmd == MEMCR_COMPAT_CHECKPOINT ? handle_checkpoint(c, &req, true) : handle_restore(c, &req, true);
+        message_done(&req);
+        if (r < 0)
+                return r;
+        if (!c->op)
+                client_request_done(c);
+        return 0;
+}
+
+static void on_bad_frame(Conn *conn, int error, void *userdata) {
+        Client *c = userdata;
+
+        log_struct_errno(LOG_NOTICE, error, "malformed request, closing the connection",
+                         MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST), LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
+                         LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
+                         LOG_FIELD("MEMCR_REASON", "%s", strerror(-error)), NULL);
+        if (!c->compat)
+                client_reply(c, MEMCR_ERR_INVALID, -error, "malformed request", NULL);
+}
+
+static void on_close(Conn *conn, int error, void *userdata) {
+        client_schedule_free(userdata);
+}
+
+static const ConnCallbacks client_callbacks = {
+        .on_message = on_message,
+        .on_bad_frame = on_bad_frame,
+        .on_compat = on_compat,
+        .on_close = on_close,
+};
+
+static int client_new(Manager *m, int fd) {
+        _cleanup_close_ int cfd = fd;
+        struct ucred u;
+        Client *c;
+        int r;
+
+        r = getpeercred(cfd, &u);
+        if (r < 0)
+                return log_debug_errno(r, "cannot identify a connecting peer: %m");
+
+        c = calloc(1, sizeof(Client));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->pidfd = -EBADF;
+        c->creds.pid = u.pid;
+        c->creds.uid = u.uid;
+        c->creds.gid = u.gid;
+        r = getpeergroups(cfd, &c->creds.groups, &c->creds.n_groups);
+        if (r < 0)
+                log_debug_errno(r, "no supplementary groups of %i: %m", u.pid);
+        /* Pin the caller: its capabilities are read through this, and polkit
+         * is given it, so a recycled PID can never stand in for the caller. */
+        c->pidfd = getpeerpidfd(cfd, &u);
+        if (c->pidfd < 0)
+                log_debug_errno(c->pidfd, "no pidfd for peer %i: %m", u.pid);
+        r = authorize_capture_peer(m, c, cfd);
+        if (r < 0) {
+                client_free(c);
+                return r;
+        }
+
+        r = conn_new(m->event, cfd, true, &client_callbacks, c, &c->conn);
+        if (r < 0) {
+                client_free(c);
+                return r;
+        }
+        TAKE_FD(cfd);
+        c->next = m->clients;
+        m->clients = c;
+        m->n_clients++;
+        arm_timeout(c);
+        return 0;
+}
+
+int manager_accept(Manager *m) {
+        for (;;) {
+                int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                int r;
+
+                if (fd < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        if (errno == ECONNABORTED)
+                                continue;
+                        return log_warning_errno(-errno, "accept failed: %m");
+                }
+                if (m->n_clients >= m->max_clients) {
+                        log_warning("too many clients (%u), refusing a connection", m->n_clients);
+                        safe_close(fd);
+                        continue;
+                }
+                r = client_new(m, fd);
+                if (r < 0)
+                        log_debug_errno(r, "dropping a connection: %m");
+        }
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+#include "conn.h"
+#include "manager.h"
+#include "proc-creds.h"
+
+struct Client {
+        Manager *manager;
+        Conn *conn;
+        CallerCreds creds;      /* SO_PEERCRED, SO_PEERGROUPS, capabilities: captured at accept */
+        int pidfd;              /* SO_PEERPIDFD (or a verified pidfd_open) */
+        uint64_t start_time;    /* of the caller process, for polkit */
+        char *label;            /* SELinux context of the peer, if enabled */
+        bool compat;            /* speaks memcr's own protocol */
+        uint32_t flags;         /* of the request in progress */
+        Operation *op;          /* request in progress that outlives the handler */
+        AuthRequest *auth;      /* authorization in progress */
+        sd_event_source *timeout;
+        sd_event_source *free_source;
+        Client *next;
+};
+
+void client_status_reply(Client *c, Entry *e);

@@ -1,0 +1,637 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Operations that need a watcher: checkpoint (start a watcher, hand it the
+ * job and the target's pidfd, wait for its answer) and restore (ask the
+ * watcher that holds the target). memcrd never touches a target itself.
+ */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "macro.h"
+#include "memcr-ids.h"
+#include "pidfd-util.h"
+#include "socket-util.h"
+
+typedef enum OpType {
+        OP_CHECKPOINT,
+        OP_RESTORE,
+        OP_REBUILD, /* asking a watcher found at start-up what it holds */
+} OpType;
+
+struct Operation {
+        Manager *manager;
+        OpType type;
+        Client *client;          /* NULL once the client left */
+        pid_t pid;
+        int pidfd;
+        uid_t caller_uid;
+        pid_t caller_pid;
+        Message request;
+        bool compat;
+        WatcherLaunch *launch;
+        Conn *watcher;
+        bool replied;            /* the client has its answer */
+        bool finished;           /* outcome handled, free pending */
+        sd_event_source *free_source;
+        usec_t started;
+        Client **waiters;        /* restore requests waiting for this checkpoint */
+        size_t n_waiters;
+        Operation *next;
+};
+
+static const ConnCallbacks watcher_callbacks;
+
+static const char *op_name(const Operation *op) {
+        return op->type == OP_CHECKPOINT ? "checkpoint" : op->type == OP_RESTORE ? "restore" : "rebuild";
+}
+
+static Operation *operation_new(Manager *m, OpType type, Client *c, pid_t pid, int pidfd) {
+        Operation *op = calloc(1, sizeof(Operation));
+
+        if (!op)
+                return NULL;
+        op->manager = m;
+        op->type = type;
+        op->client = c;
+        op->pid = pid;
+        op->pidfd = pidfd >= 0 ? fcntl(pidfd, F_DUPFD_CLOEXEC, 3) : -EBADF;
+        op->caller_uid = c ? client_uid(c) : (uid_t) -1;
+        op->caller_pid = c ? client_pid(c) : 0;
+        op->started = now_usec(CLOCK_MONOTONIC);
+        op->next = m->operations;
+        m->operations = op;
+        m->n_operations++;
+        if (c)
+                c->op = op;
+        return op;
+}
+
+static int on_free_op(sd_event_source *s, void *userdata) {
+        operation_free(userdata);
+        return 0;
+}
+
+Operation *operation_free(Operation *op) {
+        Manager *m;
+
+        if (!op)
+                return NULL;
+        m = op->manager;
+        for (Operation **p = &m->operations; *p; p = &(*p)->next)
+                if (*p == op) {
+                        *p = op->next;
+                        m->n_operations--;
+                        break;
+                }
+        if (op->client && op->client->op == op)
+                op->client->op = NULL;
+        for (size_t i = 0; i < op->n_waiters; i++)
+                if (op->waiters[i] && op->waiters[i]->op == op)
+                        op->waiters[i]->op = NULL;
+        Entry *e = registry_find(&m->registry, op->pid);
+        if (e && e->op == op)
+                e->op = NULL;
+        free(op->waiters);
+        sd_event_source_disable_unref(op->free_source);
+        watcher_launch_free(op->launch);
+        conn_free(op->watcher);
+        safe_close(op->pidfd);
+        message_done(&op->request);
+        free(op);
+        manager_check_idle(m);
+        return NULL;
+}
+
+/* Free on the next loop iteration: we may be inside the watcher
+ * connection's callback. */
+static void operation_schedule_free(Operation *op) {
+        op->finished = true;
+        if (op->watcher)
+                (void) sd_event_source_set_enabled(op->watcher->io, SD_EVENT_OFF);
+        if (!op->free_source && sd_event_add_defer(op->manager->event, &op->free_source, on_free_op, op) < 0)
+                operation_free(op);
+}
+
+void operation_client_gone(Operation *op) {
+        for (size_t i = 0; i < op->n_waiters; i++)
+                if (op->waiters[i] && op->waiters[i]->op == op)
+                        op->waiters[i] = NULL;
+        if (!op->client)
+                return;
+        op->client = NULL;
+        /* Nobody is waiting for this checkpoint any more: do not freeze a
+         * process behind its requester's back. */
+        if (op->type == OP_CHECKPOINT && op->watcher && !op->replied) {
+                Message m = { .type = MSG_ABORT };
+                message_set_u32(&m, TAG_PID, (uint32_t) op->pid);
+                (void) conn_send(op->watcher, &m);
+                message_done(&m);
+                log_info("requester of the checkpoint of %i went away, abandoning it", op->pid);
+        }
+}
+
+static void log_outcome(Operation *op, const char *id, int level, int error, const Message *reply,
+                        const char *text) {
+        char rss_before[32] = "", rss_after[32] = "", dump[32] = "", dur[32];
+
+        if (reply && MESSAGE_HAS(reply, TAG_RSS_BEFORE))
+                snprintf(rss_before, sizeof(rss_before), "%" PRIu64, reply->rss_before);
+        if (reply && MESSAGE_HAS(reply, TAG_RSS_AFTER))
+                snprintf(rss_after, sizeof(rss_after), "%" PRIu64, reply->rss_after);
+        if (reply && MESSAGE_HAS(reply, TAG_DUMP_BYTES))
+                snprintf(dump, sizeof(dump), "%" PRIu64, reply->dump_bytes);
+        snprintf(dur, sizeof(dur), "%" PRIu64, now_usec(CLOCK_MONOTONIC) - op->started);
+
+        log_struct_errno(level, error, text, MESSAGE_ID(id), LOG_FIELD("MEMCR_OP", "%s", op_name(op)),
+                         LOG_FIELD("MEMCR_PID", "%i", (int) op->pid),
+                         LOG_FIELD("MEMCR_RESULT", "%s",
+                                   memcr_result_to_string(reply && MESSAGE_HAS(reply, TAG_RESULT)
+                                                                  ? (MemcrResult) reply->result
+                                                                  : memcr_result_from_errno(error))),
+                         LOG_FIELD("MEMCR_CALLER_UID", "%u", op->caller_uid),
+                         LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) op->caller_pid),
+                         LOG_FIELD("MEMCR_RSS_BEFORE", "%s", rss_before), LOG_FIELD("MEMCR_RSS_AFTER", "%s", rss_after),
+                         LOG_FIELD("MEMCR_DUMP_BYTES", "%s", dump), LOG_FIELD("MEMCR_DURATION_USEC", "%s", dur),
+                         NULL);
+}
+
+static void reply_to_client(Operation *op, Message *reply) {
+        Client *c = op->client;
+
+        op->replied = true;
+        if (!c)
+                return;
+        client_reply_message(c, reply);
+        client_request_done(c);
+        op->client = NULL;
+}
+
+static void fail(Operation *op, int error, const char *text) {
+        Message m = { .type = MSG_REPLY };
+
+        message_set_u32(&m, TAG_RESULT, memcr_result_from_errno(error));
+        message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
+        (void) message_set_string(&m, TAG_MESSAGE, text);
+        reply_to_client(op, &m);
+        message_done(&m);
+}
+
+static void start_waiting_restores(Operation *op, bool frozen);
+
+/* The checkpoint is over, one way or the other. */
+static void checkpoint_done(Operation *op, Message *reply, int error) {
+        Manager *m = op->manager;
+        Entry *e = registry_find(&m->registry, op->pid);
+        bool ok = reply && reply->result == MEMCR_OK;
+        char text[512];
+
+        if (op->finished)
+                return;
+
+        if (ok) {
+                if (e) {
+                        e->state = ENTRY_FROZEN;
+                        (void) entry_set_info(e, reply);
+                }
+                snprintf(text, sizeof(text), "checkpointed %i: RSS %" PRIu64 " -> %" PRIu64 " bytes, %" PRIu64
+                         " bytes dumped", op->pid, reply->rss_before, reply->rss_after, reply->dump_bytes);
+                log_outcome(op, MEMCR_MESSAGE_CHECKPOINT_DONE, LOG_INFO, 0, reply, text);
+                reply_to_client(op, reply);
+        } else {
+                if (e)
+                        registry_remove(&m->registry, e);
+                if (reply && MESSAGE_HAS(reply, TAG_MESSAGE))
+                        snprintf(text, sizeof(text), "%s", reply->message);
+                else
+                        snprintf(text, sizeof(text), "checkpoint of %i failed: %s", op->pid, strerror(abs(error)));
+                log_outcome(op, MEMCR_MESSAGE_CHECKPOINT_FAILED, LOG_ERR,
+                            reply && MESSAGE_HAS(reply, TAG_ERRNO) ? -(int) reply->error : error, reply, text);
+                if (reply)
+                        reply_to_client(op, reply);
+                else
+                        fail(op, error, text);
+        }
+        start_waiting_restores(op, ok);
+        operation_schedule_free(op);
+}
+
+static void restore_done(Operation *op, Message *reply, int error) {
+        Manager *m = op->manager;
+        Entry *e = registry_find(&m->registry, op->pid);
+        bool ok = reply && reply->result == MEMCR_OK;
+        char text[512];
+
+        if (op->finished)
+                return;
+
+        if (ok || (reply && (reply->result == MEMCR_ERR_KILLED || reply->result == MEMCR_ERR_NO_PROCESS))) {
+                if (e)
+                        registry_remove(&m->registry, e);
+        } else if (e)
+                e->state = ENTRY_FROZEN; /* still held by its watcher */
+
+        if (ok) {
+                snprintf(text, sizeof(text), "restored %i", op->pid);
+                log_outcome(op, MEMCR_MESSAGE_RESTORE_DONE, LOG_INFO, 0, reply, text);
+                reply_to_client(op, reply);
+        } else {
+                if (reply && MESSAGE_HAS(reply, TAG_MESSAGE))
+                        snprintf(text, sizeof(text), "%s", reply->message);
+                else
+                        snprintf(text, sizeof(text), "restore of %i failed: %s", op->pid, strerror(abs(error)));
+                log_outcome(op,
+                            reply && reply->result == MEMCR_ERR_KILLED ? MEMCR_MESSAGE_TARGET_KILLED
+                                                                       : MEMCR_MESSAGE_RESTORE_FAILED,
+                            LOG_ERR, reply && MESSAGE_HAS(reply, TAG_ERRNO) ? -(int) reply->error : error, reply,
+                            text);
+                if (reply)
+                        reply_to_client(op, reply);
+                else
+                        fail(op, error, text);
+        }
+        operation_schedule_free(op);
+}
+
+static void rebuild_done(Operation *op, Message *reply) {
+        Manager *m = op->manager;
+        Entry *e = registry_find(&m->registry, op->pid);
+
+        if (op->finished)
+                return;
+
+        if (reply && reply->result == MEMCR_OK) {
+                if (e) {
+                        e->state = ENTRY_FROZEN;
+                        if (MESSAGE_HAS(reply, TAG_CALLER_UID))
+                                e->caller_uid = reply->caller_uid;
+                        (void) entry_set_info(e, reply);
+                }
+                log_info("found %i frozen by an earlier memcrd (watcher %u)", op->pid, reply->watcher_pid);
+        } else if (e)
+                registry_remove(&m->registry, e);
+        operation_schedule_free(op);
+}
+
+static int on_watcher_message(Conn *conn, Message *msg, void *userdata) {
+        Operation *op = userdata;
+
+        if (msg->type == MSG_PROGRESS) {
+                if (op->client && client_wants_progress(op->client) && !op->client->compat)
+                        (void) conn_send(op->client->conn, msg);
+                return 0;
+        }
+        if (msg->type != MSG_REPLY)
+                return -EBADMSG;
+
+        switch (op->type) {
+        case OP_CHECKPOINT:
+                checkpoint_done(op, msg, 0);
+                break;
+        case OP_RESTORE:
+                restore_done(op, msg, 0);
+                break;
+        case OP_REBUILD:
+                rebuild_done(op, msg);
+                break;
+        }
+        return -ECONNRESET; /* done with this connection */
+}
+
+static void on_watcher_close(Conn *conn, int error, void *userdata) {
+        Operation *op = userdata;
+
+        if (op->finished)
+                return;
+        log_struct(LOG_ERR, "watcher went away without an answer", MESSAGE_ID(MEMCR_MESSAGE_WATCHER_LOST),
+                   LOG_FIELD("MEMCR_PID", "%i", (int) op->pid), LOG_FIELD("MEMCR_OP", "%s", op_name(op)), NULL);
+        switch (op->type) {
+        case OP_CHECKPOINT:
+                checkpoint_done(op, NULL, -ECONNRESET);
+                break;
+        case OP_RESTORE:
+                restore_done(op, NULL, -ECONNRESET);
+                break;
+        case OP_REBUILD:
+                rebuild_done(op, NULL);
+                break;
+        }
+}
+
+static void on_watcher_bad_frame(Conn *conn, int error, void *userdata) {
+        log_warning_errno(error, "malformed message from the watcher of %i: %m", ((Operation *) userdata)->pid);
+}
+
+static const ConnCallbacks watcher_callbacks = {
+        .on_message = on_watcher_message,
+        .on_bad_frame = on_watcher_bad_frame,
+        .on_close = on_watcher_close,
+};
+
+static int watcher_socket_path(Manager *m, pid_t pid, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s/%i.sock", m->watch_dir, pid);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Connect to the watcher of pid; it must run as us (or root). */
+static int connect_watcher(Manager *m, pid_t pid, bool nonblock) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[4096];
+        struct ucred u;
+        int r;
+
+        r = watcher_socket_path(m, pid, path, sizeof(path));
+        if (r < 0)
+                return r;
+        /* Right after bind() the socket may not listen yet: retry briefly. */
+        for (int i = 0; i < 100; i++) {
+                fd = unix_connect(path, nonblock ? SOCK_NONBLOCK : 0);
+                if (fd != -ECONNREFUSED)
+                        break;
+                usleep_safe(2000);
+        }
+        if (fd < 0)
+                return fd;
+        r = getpeercred(fd, &u);
+        if (r < 0)
+                return r;
+        if (u.uid != getuid() && u.uid != 0)
+                return log_error_errno(-EPERM, "%s is served by uid %u, not by us: refusing it", path, u.uid);
+        return TAKE_FD(fd);
+}
+
+static int attach_watcher(Operation *op, int fd) {
+        int r;
+
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+                safe_close(fd);
+                return -errno;
+        }
+        r = conn_new(op->manager->event, fd, false, &watcher_callbacks, op, &op->watcher);
+        if (r < 0)
+                safe_close(fd);
+        return r;
+}
+
+static void on_watcher_ready(int error, void *userdata) {
+        Operation *op = userdata;
+        Message job = { .type = MSG_CHECKPOINT };
+        int fd, r;
+
+        op->launch = watcher_launch_free(op->launch);
+        if (error < 0) {
+                log_error_errno(error, "could not start a watcher for %i: %m", op->pid);
+                checkpoint_done(op, NULL, error);
+                return;
+        }
+
+        fd = connect_watcher(op->manager, op->pid, false);
+        if (fd < 0) {
+                checkpoint_done(op, NULL, fd);
+                return;
+        }
+        r = message_copy_fields(&job, &op->request, ~UINT64_C(0));
+        if (r >= 0) {
+                message_set_u32(&job, TAG_CALLER_UID, op->caller_uid);
+                if (!MESSAGE_HAS(&job, TAG_DUMP_DIR))
+                        r = message_set_string(&job, TAG_DUMP_DIR, op->manager->state_dir);
+                if (r >= 0 && !MESSAGE_HAS(&job, TAG_CODEC) && op->manager->default_codec)
+                        r = message_set_string(&job, TAG_CODEC, op->manager->default_codec);
+        }
+        if (r >= 0)
+                r = message_send(fd, &job, &op->pidfd, 1);
+        message_done(&job);
+        if (r >= 0)
+                r = attach_watcher(op, fd);
+        else
+                safe_close(fd);
+        if (r < 0)
+                checkpoint_done(op, NULL, r);
+}
+
+/* A socket left by a watcher that died: nobody listens on it any more. */
+static void remove_stale_socket(Manager *m, pid_t pid) {
+        char path[4096];
+        int fd;
+
+        if (watcher_socket_path(m, pid, path, sizeof(path)) < 0)
+                return;
+        fd = unix_connect(path, 0);
+        if (fd >= 0) {
+                safe_close(fd);
+                return;
+        }
+        if (fd == -ECONNREFUSED)
+                (void) unlink(path);
+}
+
+int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Message *req, bool compat) {
+        Operation *op;
+        Entry *e;
+        int r;
+
+        op = operation_new(m, OP_CHECKPOINT, c, pid, pidfd);
+        if (!op)
+                return -ENOMEM;
+        op->compat = compat;
+        op->request.type = MSG_CHECKPOINT;
+        r = message_copy_fields(&op->request, req, ~UINT64_C(0));
+        if (r >= 0)
+                r = registry_add(&m->registry, pid, pidfd, ENTRY_CHECKPOINTING, op->caller_uid, &e);
+        if (r < 0) {
+                op->client = NULL;
+                if (c)
+                        c->op = NULL;
+                operation_free(op);
+                return r;
+        }
+        e->op = op;
+
+        remove_stale_socket(m, pid);
+        r = watcher_launch(m->event, &m->watcher, pid, on_watcher_ready, op, &op->launch);
+        if (r < 0) {
+                registry_remove(&m->registry, e);
+                op->client = NULL;
+                if (c)
+                        c->op = NULL;
+                operation_free(op);
+                return log_error_errno(r, "cannot start a watcher for %i: %m", pid);
+        }
+        (void) sd_notifyf(false, "STATUS=Checkpointing %i", pid);
+        return 0;
+}
+
+static int restore_now(Manager *m, Client *c, pid_t pid, Entry *e, bool compat) {
+        Message req = { .type = MSG_RESTORE };
+        Operation *op;
+        int fd, r;
+
+        op = operation_new(m, OP_RESTORE, c, pid, e->pidfd);
+        if (!op)
+                return -ENOMEM;
+        op->compat = compat;
+        e->state = ENTRY_RESTORING;
+        e->op = op;
+
+        fd = connect_watcher(m, pid, false);
+        if (fd < 0) {
+                restore_done(op, NULL, fd == -ECONNREFUSED || fd == -ENOENT ? -ESRCH : fd);
+                return 0;
+        }
+        message_set_u32(&req, TAG_PID, (uint32_t) pid);
+        r = message_send(fd, &req, NULL, 0);
+        message_done(&req);
+        if (r >= 0)
+                r = attach_watcher(op, fd);
+        else
+                safe_close(fd);
+        if (r < 0)
+                restore_done(op, NULL, r);
+        return 0;
+}
+
+static void start_waiting_restores(Operation *op, bool frozen) {
+        Manager *m = op->manager;
+
+        for (size_t i = 0; i < op->n_waiters; i++) {
+                Client *c = op->waiters[i];
+                Entry *e;
+
+                if (!c)
+                        continue;
+                c->op = NULL;
+                e = registry_find(&m->registry, op->pid);
+                if (frozen && e)
+                        (void) restore_now(m, c, op->pid, e, c->compat);
+                else {
+                        /* The checkpoint was abandoned: the process runs. */
+                        char text[128];
+                        snprintf(text, sizeof(text), "checkpoint of %i abandoned; it is running", op->pid);
+                        client_reply(c, MEMCR_OK, 0, text, NULL);
+                        client_request_done(c);
+                }
+        }
+        op->n_waiters = 0;
+}
+
+int operation_restore(Manager *m, Client *c, pid_t pid, Entry *e, const Message *req, bool compat) {
+        char text[128];
+
+        if (!e) {
+                snprintf(text, sizeof(text), "%i is not frozen", pid);
+                client_reply(c, MEMCR_ERR_NOT_FROZEN, ENOENT, text, NULL);
+                return 0;
+        }
+        switch (e->state) {
+        case ENTRY_RESTORING:
+                snprintf(text, sizeof(text), "%i is already being restored", pid);
+                client_reply(c, MEMCR_ERR_BUSY, EBUSY, text, NULL);
+                return 0;
+        case ENTRY_CHECKPOINTING: {
+                /* A restore aborts a checkpoint in progress (as memcr does) and
+                 * is answered once the watcher has let go or finished. */
+                Operation *op = e->op;
+                Client **w;
+
+                if (!op || op->type == OP_REBUILD) {
+                        snprintf(text, sizeof(text), "%i is busy, try again", pid);
+                        client_reply(c, MEMCR_ERR_BUSY, EBUSY, text, NULL);
+                        return 0;
+                }
+                w = realloc(op->waiters, (op->n_waiters + 1) * sizeof(Client *));
+                if (!w)
+                        return -ENOMEM;
+                op->waiters = w;
+                op->waiters[op->n_waiters++] = c;
+                c->op = op;
+                if (op->watcher && op->n_waiters == 1) {
+                        Message a = { .type = MSG_ABORT };
+                        message_set_u32(&a, TAG_PID, (uint32_t) pid);
+                        (void) conn_send(op->watcher, &a);
+                        message_done(&a);
+                }
+                return 0;
+        }
+        case ENTRY_FROZEN:
+        default:
+                return restore_now(m, c, pid, e, compat);
+        }
+}
+
+void manager_on_target_exit(Entry *e, void *userdata) {
+        Manager *m = userdata;
+
+        if (e->op)
+                return; /* the operation finds out itself */
+        log_struct(LOG_WARNING, "a frozen process is gone (killed, or its watcher died and took it along)",
+                   MESSAGE_ID(MEMCR_MESSAGE_TARGET_EXITED), LOG_FIELD("MEMCR_PID", "%i", (int) e->pid),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", e->caller_uid), NULL);
+        registry_remove(&m->registry, e);
+        manager_check_idle(m);
+}
+
+/* Ask every watcher in the runtime directory what it holds. */
+int manager_rebuild(Manager *m) {
+        DIR *d = opendir(m->watch_dir);
+        struct dirent *de;
+
+        if (!d)
+                return log_error_errno(-errno, "cannot open %s: %m", m->watch_dir);
+        while ((de = readdir(d))) {
+                _cleanup_close_ int pidfd = -EBADF;
+                Message req = { .type = MSG_STATUS };
+                Operation *op;
+                char *end;
+                long pid;
+                int fd, r;
+
+                pid = strtol(de->d_name, &end, 10);
+                if (pid <= 0 || pid > INT32_MAX || !streq(end, ".sock"))
+                        continue;
+                pidfd = pidfd_open_pid((pid_t) pid);
+                fd = connect_watcher(m, (pid_t) pid, false);
+                if (fd < 0 || pidfd < 0) {
+                        if (fd == -ECONNREFUSED || (fd >= 0 && pidfd < 0)) {
+                                char path[4096];
+                                if (watcher_socket_path(m, (pid_t) pid, path, sizeof(path)) >= 0 && fd < 0)
+                                        (void) unlink(path);
+                        }
+                        safe_close(fd);
+                        continue;
+                }
+                op = operation_new(m, OP_REBUILD, NULL, (pid_t) pid, pidfd);
+                if (!op) {
+                        safe_close(fd);
+                        break;
+                }
+                r = registry_add(&m->registry, (pid_t) pid, pidfd, ENTRY_CHECKPOINTING, (uid_t) -1, NULL);
+                if (r >= 0) {
+                        registry_find(&m->registry, (pid_t) pid)->op = op;
+                        message_set_u32(&req, TAG_PID, (uint32_t) pid);
+                        r = message_send(fd, &req, NULL, 0);
+                }
+                message_done(&req);
+                if (r >= 0)
+                        r = attach_watcher(op, fd);
+                else
+                        safe_close(fd);
+                if (r < 0) {
+                        Entry *e = registry_find(&m->registry, (pid_t) pid);
+                        if (e)
+                                registry_remove(&m->registry, e);
+                        operation_free(op);
+                }
+        }
+        closedir(d);
+        return 0;
+}

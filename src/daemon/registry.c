@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "macro.h"
+#include "registry.h"
+
+const char *entry_state_to_string(EntryState s) {
+        static const char *const names[_ENTRY_STATE_MAX] = {
+                [ENTRY_CHECKPOINTING] = "checkpointing",
+                [ENTRY_FROZEN] = "frozen",
+                [ENTRY_RESTORING] = "restoring",
+        };
+        return s < _ENTRY_STATE_MAX ? names[s] : "unknown";
+}
+
+Entry *registry_find(Registry *r, pid_t pid) {
+        for (Entry *e = r->entries; e; e = e->next)
+                if (e->pid == pid)
+                        return e;
+        return NULL;
+}
+
+static int on_target_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Entry *e = userdata;
+        Registry *r = e->registry;
+
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (r->on_exit)
+                r->on_exit(e, r->userdata);
+        return 0;
+}
+
+int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t caller_uid, Entry **ret) {
+        Entry *e;
+        int k;
+
+        assert(!registry_find(r, pid));
+
+        e = calloc(1, sizeof(Entry));
+        if (!e)
+                return -ENOMEM;
+        e->registry = r;
+        e->pid = pid;
+        e->state = state;
+        e->caller_uid = caller_uid;
+        e->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+        if (e->pidfd < 0) {
+                free(e);
+                return -errno;
+        }
+        k = sd_event_add_io(r->event, &e->exit_source, e->pidfd, EPOLLIN, on_target_exit, e);
+        if (k < 0) {
+                safe_close(e->pidfd);
+                free(e);
+                return k;
+        }
+        e->next = r->entries;
+        r->entries = e;
+        r->n_entries++;
+        if (ret)
+                *ret = e;
+        return 0;
+}
+
+void registry_remove(Registry *r, Entry *e) {
+        for (Entry **p = &r->entries; *p; p = &(*p)->next)
+                if (*p == e) {
+                        *p = e->next;
+                        r->n_entries--;
+                        break;
+                }
+        sd_event_source_disable_unref(e->exit_source);
+        safe_close(e->pidfd);
+        message_done(&e->info);
+        free(e);
+}
+
+void registry_clear(Registry *r) {
+        while (r->entries)
+                registry_remove(r, r->entries);
+}
+
+int entry_set_info(Entry *e, const Message *reply) {
+        Message m = { .type = MSG_REPLY };
+        int r;
+
+        r = message_copy_fields(&m, reply, MESSAGE_INFO_FIELDS);
+        if (r < 0) {
+                message_done(&m);
+                return r;
+        }
+        message_done(&e->info);
+        e->info = m;
+        return 0;
+}

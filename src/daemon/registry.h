@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * memcrd's view of the processes it froze: one entry per target, from the
+ * moment a checkpoint starts until the target is restored or gone. The
+ * watchers are the truth (their sockets live in the runtime directory); this
+ * list is rebuilt from them when memcrd starts.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "protocol.h"
+
+typedef enum EntryState {
+        ENTRY_CHECKPOINTING,
+        ENTRY_FROZEN,
+        ENTRY_RESTORING,
+        _ENTRY_STATE_MAX,
+} EntryState;
+
+typedef struct Entry Entry;
+typedef struct Registry Registry;
+
+struct Entry {
+        Registry *registry;
+        pid_t pid;
+        int pidfd;                  /* notices the target's exit */
+        sd_event_source *exit_source;
+        EntryState state;
+        uid_t caller_uid;           /* who checkpointed it */
+        Message info;               /* last status reported by the watcher */
+        void *op;                   /* operation in progress on it, if any */
+        Entry *next;
+};
+
+struct Registry {
+        sd_event *event;
+        Entry *entries;
+        size_t n_entries;
+        /* Called when a target exits while we track it (frozen: the watcher
+         * lost it, or it was killed). */
+        void (*on_exit)(Entry *e, void *userdata);
+        void *userdata;
+};
+
+Entry *registry_find(Registry *r, pid_t pid);
+/* pidfd is duplicated. */
+int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t caller_uid, Entry **ret);
+void registry_remove(Registry *r, Entry *e);
+void registry_clear(Registry *r);
+const char *entry_state_to_string(EntryState s);
+/* Copy the watcher's status (a REPLY message) into the entry. */
+int entry_set_info(Entry *e, const Message *reply);

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "socket-util.h"
+#include "watcher-launch.h"
+
+#define READY_TIMEOUT (10 * USEC_PER_SEC)
+
+struct WatcherLaunch {
+        pid_t target;
+        int pipe_fd;
+        sd_event_source *pipe_source;
+        sd_event_source *timer;
+        sd_bus_slot *slot;
+        char *socket_path;
+        watcher_ready_t cb;
+        void *userdata;
+        bool done;
+};
+
+static const char *const mode_names[_WATCHER_MODE_MAX] = {
+        [WATCHER_MODE_AUTO] = "auto",
+        [WATCHER_MODE_FORK] = "fork",
+        [WATCHER_MODE_SYSTEMD] = "systemd",
+};
+
+const char *watcher_mode_to_string(WatcherMode m) {
+        return m < _WATCHER_MODE_MAX ? mode_names[m] : NULL;
+}
+
+int watcher_mode_from_string(const char *s) {
+        for (int i = 0; i < _WATCHER_MODE_MAX; i++)
+                if (streq(s, mode_names[i]))
+                        return i;
+        return -EINVAL;
+}
+
+static void finish(WatcherLaunch *l, int error) {
+        if (l->done)
+                return;
+        l->done = true;
+        l->pipe_source = sd_event_source_disable_unref(l->pipe_source);
+        l->timer = sd_event_source_disable_unref(l->timer);
+        l->slot = sd_bus_slot_unref(l->slot);
+        l->cb(error, l->userdata);
+}
+
+static int on_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        WatcherLaunch *l = userdata;
+        char c = 0;
+        ssize_t k = read(fd, &c, 1);
+
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        finish(l, k == 1 && c == 'R' ? 0 : -EIO);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        WatcherLaunch *l = userdata;
+        finish(l, -ETIMEDOUT);
+        return 0;
+}
+
+static int launch_fork(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
+        int p[2];
+        pid_t child;
+        int st;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+
+        child = fork();
+        if (child < 0) {
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return -errno;
+        }
+        if (child == 0) {
+                char pid_arg[32], fd_arg[32], dir_arg[4096];
+                sigset_t none;
+                pid_t g;
+
+                /* Detach twice: the watcher is nobody's child and outlives us. */
+                (void) setsid();
+                g = fork();
+                if (g != 0)
+                        _exit(g < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                for (int sig = 1; sig < _NSIG; sig++)
+                        (void) signal(sig, SIG_DFL);
+                if (fcntl(p[1], F_SETFD, 0) < 0)
+                        _exit(EXIT_FAILURE);
+                (void) syscall(SYS_close_range, 3U, (unsigned) p[1] - 1, 0U);
+                (void) syscall(SYS_close_range, (unsigned) p[1] + 1, ~0U, 0U);
+                snprintf(pid_arg, sizeof(pid_arg), "--pid=%i", l->target);
+                snprintf(fd_arg, sizeof(fd_arg), "--ready-fd=%i", p[1]);
+                snprintf(dir_arg, sizeof(dir_arg), "--runtime-dir=%s", cfg->watch_dir);
+                execl(cfg->binary, cfg->binary, pid_arg, dir_arg, fd_arg, (char *) NULL);
+                _exit(127);
+        }
+        safe_close(p[1]);
+        /* The intermediate child exits right away. */
+        while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                safe_close(p[0]);
+                return -ECHILD;
+        }
+        l->pipe_fd = p[0];
+        return sd_event_add_io(e, &l->pipe_source, l->pipe_fd, EPOLLIN, on_pipe, l);
+}
+
+static int on_job_done(sd_bus_message *m, void *userdata, sd_bus_error *error);
+
+static int launch_unit(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
+        char unit[64];
+
+        snprintf(unit, sizeof(unit), "memcr-watch@%i.service", l->target);
+        /* StartUnit (not a transient unit): polkit sees the unit name, so the
+         * memcr user can be allowed to start these units and nothing else. */
+        return sd_bus_call_method_async(cfg->bus, &l->slot, "org.freedesktop.systemd1",
+                                        "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                        "StartUnit", on_job_done, l, "ss", unit, "replace");
+}
+
+static int on_poll_socket(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int on_job_done(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        WatcherLaunch *l = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        l->slot = sd_bus_slot_unref(l->slot);
+        if (e) {
+                log_debug("StartUnit for %i failed: %s: %s", l->target, e->name, e->message);
+                finish(l, -sd_bus_error_get_errno(e) ?: -EIO);
+                return 0;
+        }
+        /* The job is queued; the unit is Type=notify, but rather than follow
+         * the job we watch for the socket, which is what we need anyway. */
+        return on_poll_socket(NULL, 0, l);
+}
+
+static int on_poll_socket(sd_event_source *s, uint64_t usec, void *userdata) {
+        WatcherLaunch *l = userdata;
+        sd_event *e = s ? sd_event_source_get_event(s) : NULL;
+        struct stat st;
+
+        /* The socket appears when the watcher binds it (memcrd removed any stale
+         * one before starting the unit); connecting is left to the owner. */
+        if (stat(l->socket_path, &st) >= 0 && S_ISSOCK(st.st_mode)) {
+                finish(l, 0);
+                return 0;
+        }
+        if (!e)
+                e = sd_event_source_get_event(l->timer);
+        if (!l->pipe_source) {
+                int r = sd_event_add_time_relative(e, &l->pipe_source, CLOCK_MONOTONIC, 20 * USEC_PER_MSEC,
+                                                   0, on_poll_socket, l);
+                if (r < 0)
+                        finish(l, r);
+                return 0;
+        }
+        (void) sd_event_source_set_time_relative(l->pipe_source, 20 * USEC_PER_MSEC);
+        (void) sd_event_source_set_enabled(l->pipe_source, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+int watcher_launch(sd_event *e, const WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,
+                   WatcherLaunch **ret) {
+        WatcherLaunch *l;
+        int r;
+
+        l = calloc(1, sizeof(WatcherLaunch));
+        if (!l)
+                return -ENOMEM;
+        l->target = target;
+        l->pipe_fd = -EBADF;
+        l->cb = cb;
+        l->userdata = userdata;
+        if (asprintf(&l->socket_path, "%s/%i.sock", cfg->watch_dir, target) < 0) {
+                free(l);
+                return -ENOMEM;
+        }
+
+        r = sd_event_add_time_relative(e, &l->timer, CLOCK_MONOTONIC, READY_TIMEOUT, 0, on_timeout, l);
+        if (r >= 0)
+                r = cfg->mode == WATCHER_MODE_SYSTEMD ? launch_unit(e, cfg, l) : launch_fork(e, cfg, l);
+        if (r < 0) {
+                watcher_launch_free(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+WatcherLaunch *watcher_launch_free(WatcherLaunch *l) {
+        if (!l)
+                return NULL;
+        sd_event_source_disable_unref(l->pipe_source);
+        sd_event_source_disable_unref(l->timer);
+        sd_bus_slot_unref(l->slot);
+        safe_close(l->pipe_fd);
+        free(l->socket_path);
+        free(l);
+        return NULL;
+}
+
+int watcher_stop_unit(const WatcherConfig *cfg, pid_t target) {
+        char unit[64];
+
+        if (cfg->mode != WATCHER_MODE_SYSTEMD || !cfg->bus)
+                return 0;
+        snprintf(unit, sizeof(unit), "memcr-watch@%i.service", target);
+        return sd_bus_call_method_async(cfg->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                        "org.freedesktop.systemd1.Manager", "StopUnit", NULL, NULL, "ss", unit,
+                                        "replace");
+}

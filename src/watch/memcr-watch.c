@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * memcr-watch: holds one frozen process.
+ *
+ * Started by memcrd for one PID (forked, or as memcr-watch@PID.service), it
+ * listens on RUNTIME_DIR/PID.sock, takes the checkpoint job and the target's
+ * pidfd from memcrd over that socket, checkpoints the target and keeps it
+ * frozen. It restores the target and exits on a restore request, on SIGTERM
+ * or SIGINT, and when --max-frozen expires; it cleans up and exits if the
+ * target dies while frozen. If the watcher itself dies, the kernel kills the
+ * target (PTRACE_O_EXITKILL): a process never runs with memory missing.
+ */
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "memcr-ids.h"
+#include "memcr.h"
+#include "pidfd-util.h"
+#include "privileges.h"
+#include "protocol.h"
+#include "socket-util.h"
+
+#define JOB_TIMEOUT_SEC 60
+#define REQUEST_TIMEOUT_SEC 10
+
+static pid_t arg_pid = 0;
+static const char *arg_runtime_dir = MEMCR_RUNTIME_DIR "/watch";
+static int arg_ready_fd = -EBADF;
+
+typedef struct Watch {
+        pid_t pid;
+        int pidfd;
+        int listen_fd;
+        char *socket_path;
+        Frozen *frozen;
+        uid_t caller_uid;
+        uid_t target_uid;
+        char comm[64];
+        uint64_t max_frozen_sec;
+        char codec[16];
+        bool encrypted;
+        /* job connection while checkpointing */
+        int job_fd;
+        bool want_progress;
+        usec_t last_progress;
+} Watch;
+
+static void help(void) {
+        printf("memcr-watch [OPTIONS] --pid=PID\n\n"
+               "Hold one process frozen by memcrd. Not meant to be run by hand.\n\n"
+               "  --pid=PID           the process to hold\n"
+               "  --runtime-dir=DIR   where the restore socket lives [%s]\n"
+               "  --ready-fd=FD       write one byte here once the socket listens\n",
+               MEMCR_RUNTIME_DIR "/watch");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_PID = 0x100, ARG_RUNTIME_DIR, ARG_READY_FD };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "pid", required_argument, NULL, ARG_PID },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+                { "ready-fd", required_argument, NULL, ARG_READY_FD },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        exit(EXIT_SUCCESS);
+                case ARG_PID: {
+                        char *end;
+                        long v = strtol(optarg, &end, 10);
+                        if (*end || v <= 0 || v > INT32_MAX)
+                                return log_error_errno(-EINVAL, "invalid PID: %s", optarg);
+                        arg_pid = (pid_t) v;
+                        break;
+                }
+                case ARG_RUNTIME_DIR:
+                        arg_runtime_dir = optarg;
+                        break;
+                case ARG_READY_FD:
+                        arg_ready_fd = atoi(optarg);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc && arg_pid == 0) {
+                /* memcr-watch@PID.service passes the instance as an argument. */
+                char *end;
+                long v = strtol(argv[optind], &end, 10);
+                if (*end || v <= 0 || v > INT32_MAX)
+                        return log_error_errno(-EINVAL, "invalid PID: %s", argv[optind]);
+                arg_pid = (pid_t) v;
+        }
+        if (arg_pid <= 0)
+                return log_error_errno(-EINVAL, "--pid= is required");
+        return 0;
+}
+
+static uid_t proc_uid(pid_t pid) {
+        _cleanup_free_ char *buf = NULL;
+        char path[64];
+        const char *p;
+
+        snprintf(path, sizeof(path), "/proc/%i/status", pid);
+        if (read_full_file(path, 64 * 1024, &buf, NULL) < 0)
+                return (uid_t) -1;
+        p = strstr(buf, "\nUid:");
+        return p ? (uid_t) strtoul(p + 5, NULL, 10) : (uid_t) -1;
+}
+
+static void proc_comm(pid_t pid, char *buf, size_t size) {
+        _cleanup_free_ char *c = NULL;
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%i/comm", pid);
+        if (read_full_file(path, 256, &c, NULL) < 0) {
+                snprintf(buf, size, "?");
+                return;
+        }
+        c[strcspn(c, "\n")] = 0;
+        snprintf(buf, size, "%s", c);
+}
+
+static int peer_allowed(int fd) {
+        struct ucred u;
+        int r;
+
+        /* Only memcrd (our own user) or root may talk to a watcher. */
+        r = getpeercred(fd, &u);
+        if (r < 0)
+                return r;
+        if (u.uid != getuid() && u.uid != 0)
+                return log_warning_errno(-EPERM, "refusing connection from uid %u pid %i", u.uid, u.pid);
+        return 0;
+}
+
+static void reply(int fd, MemcrResult result, int error, const char *message, const Watch *w,
+                  bool with_stats) {
+        Message m = { .type = MSG_REPLY };
+
+        message_set_u32(&m, TAG_RESULT, result);
+        if (error != 0)
+                message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
+        if (message)
+                (void) message_set_string(&m, TAG_MESSAGE, message);
+        if (with_stats && w && w->frozen) {
+                const CheckpointStats *s = &w->frozen->stats;
+                message_set_u32(&m, TAG_PID, (uint32_t) w->pid);
+                message_set_u32(&m, TAG_WATCHER_PID, (uint32_t) getpid());
+                (void) message_set_string(&m, TAG_STATE, "frozen");
+                (void) message_set_string(&m, TAG_COMM, w->comm);
+                message_set_u32(&m, TAG_UID, w->target_uid);
+                message_set_u32(&m, TAG_CALLER_UID, w->caller_uid);
+                message_set_u64(&m, TAG_SINCE_USEC, s->frozen_at);
+                message_set_u64(&m, TAG_RSS_BEFORE, s->rss_before);
+                message_set_u64(&m, TAG_RSS_AFTER, s->rss_after);
+                message_set_u64(&m, TAG_DUMP_BYTES, s->dumped_bytes);
+                message_set_u64(&m, TAG_DUMP_FILE_BYTES, s->dump_file_bytes);
+                message_set_u64(&m, TAG_DURATION_USEC, s->duration);
+                message_set_u32(&m, TAG_THREADS, (uint32_t) s->n_threads);
+                (void) message_set_string(&m, TAG_CODEC, w->codec);
+                (void) message_set_string(&m, TAG_PROTECTION, w->encrypted ? "encrypt" : "auth");
+                if (w->max_frozen_sec > 0)
+                        message_set_u64(&m, TAG_MAX_FROZEN_SEC, w->max_frozen_sec);
+        }
+        (void) message_send(fd, &m, NULL, 0);
+        message_done(&m);
+}
+
+/* Called on our (the tracer's) thread during the checkpoint: report
+ * progress, and see whether memcrd asked us to abandon the job. */
+static int on_progress(uint64_t done, uint64_t total, void *userdata) {
+        Watch *w = userdata;
+        struct pollfd p = { .fd = w->job_fd, .events = POLLIN };
+
+        if (w->want_progress) {
+                Message m = { .type = MSG_PROGRESS };
+                message_set_u32(&m, TAG_PID, (uint32_t) w->pid);
+                message_set_u64(&m, TAG_DONE, done);
+                message_set_u64(&m, TAG_TOTAL, total);
+                (void) message_send(w->job_fd, &m, NULL, 0);
+                message_done(&m);
+        }
+        if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
+                Message m = {};
+                int fds[1];
+                if (message_recv(w->job_fd, &m, fds, 0, NULL) >= 0 && m.type == MSG_ABORT) {
+                        message_done(&m);
+                        log_info("checkpoint of %i abandoned on request", w->pid);
+                        return -ECANCELED;
+                }
+                message_done(&m);
+        }
+        return 0;
+}
+
+/* Wait for memcrd's checkpoint job: the first complete request on our socket.
+ * Connections that close without a request are ignored. */
+static int open_job(Watch *w, Message *ret, int *ret_pidfd) {
+        usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), JOB_TIMEOUT_SEC * USEC_PER_SEC);
+        struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+        pid_t pid;
+        int r;
+
+        for (;;) {
+                struct pollfd p = { .fd = w->listen_fd, .events = POLLIN };
+                _cleanup_close_ int fd = -EBADF;
+                int fds[1] = { -EBADF };
+                size_t n_fds = 0;
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+
+                if (now >= deadline)
+                        return log_error_errno(-ETIMEDOUT, "no checkpoint job arrived for %i", w->pid);
+                r = poll(&p, 1, (int) ((deadline - now) / USEC_PER_MSEC) + 1);
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (r <= 0)
+                        continue;
+                fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0 || peer_allowed(fd) < 0)
+                        continue;
+
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                r = message_recv(fd, ret, fds, 1, &n_fds);
+                if (r == -ECONNRESET)
+                        continue;
+                if (r < 0)
+                        return log_error_errno(r, "receiving the checkpoint job failed: %m");
+                if (ret->type != MSG_CHECKPOINT || n_fds != 1 || ret->pid != (uint32_t) w->pid) {
+                        safe_close(fds[0]);
+                        reply(fd, MEMCR_ERR_INVALID, EINVAL, "expected a checkpoint job for this PID", NULL,
+                              false);
+                        message_done(ret);
+                        return log_error_errno(-EBADMSG, "unexpected first request");
+                }
+                /* The pidfd must be for the process we were started for. */
+                r = pidfd_get_pid(fds[0], &pid);
+                if (r < 0 || pid != w->pid) {
+                        safe_close(fds[0]);
+                        reply(fd, MEMCR_ERR_NO_PROCESS, ESRCH, "process exited", NULL, false);
+                        message_done(ret);
+                        return log_error_errno(r < 0 ? r : -ESRCH, "pidfd does not refer to %i", w->pid);
+                }
+                tv = (struct timeval) {};
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                *ret_pidfd = fds[0];
+                return TAKE_FD(fd);
+        }
+}
+
+static void log_outcome(const char *op, const Watch *w, int r, const char *id, const char *what) {
+        log_struct(r < 0 ? LOG_ERR : LOG_INFO, what, MESSAGE_ID(id),
+                   LOG_FIELD("MEMCR_PID", "%i", w->pid), LOG_FIELD("MEMCR_OP", "%s", op),
+                   LOG_FIELD("MEMCR_RESULT", "%s", memcr_result_to_string(memcr_result_from_errno(r))),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", w->caller_uid),
+                   LOG_FIELD("MEMCR_WATCHER_PID", "%i", (int) getpid()), NULL);
+}
+
+static int do_checkpoint(Watch *w) {
+        _cleanup_close_ int job = -EBADF;
+        Message m = {};
+        CheckpointOptions o = CHECKPOINT_OPTIONS_DEFAULT;
+        int r;
+
+        job = open_job(w, &m, &w->pidfd);
+        if (job < 0)
+                return job;
+
+        w->caller_uid = MESSAGE_HAS(&m, TAG_CALLER_UID) ? m.caller_uid : (uid_t) -1;
+        w->max_frozen_sec = MESSAGE_HAS(&m, TAG_MAX_FROZEN_SEC) ? m.max_frozen_sec : 0;
+        w->want_progress = MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_PROGRESS);
+        w->encrypted = !(MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_NO_ENCRYPT));
+        w->target_uid = proc_uid(w->pid);
+        proc_comm(w->pid, w->comm, sizeof(w->comm));
+        snprintf(w->codec, sizeof(w->codec), "%s", MESSAGE_HAS(&m, TAG_CODEC) ? m.codec : "none");
+
+        o.dump_dir = MESSAGE_HAS(&m, TAG_DUMP_DIR) ? m.dump_dir : MEMCR_STATE_DIR;
+        r = codec_from_string(w->codec);
+        if (r < 0 || !codec_supported((Codec) r)) {
+                reply(job, MEMCR_ERR_UNSUPPORTED, EOPNOTSUPP, "compression not supported", NULL, false);
+                message_done(&m);
+                return log_error_errno(-EOPNOTSUPP, "unsupported codec %s", w->codec);
+        }
+        o.codec = (Codec) r;
+        o.protection = w->encrypted ? PROTECTION_ENCRYPT : PROTECTION_AUTH;
+        if (MESSAGE_HAS(&m, TAG_TIMEOUT_MSEC) && m.timeout_msec > 0)
+                o.deadline = usec_add(now_usec(CLOCK_MONOTONIC), m.timeout_msec * USEC_PER_MSEC);
+        o.progress = on_progress;
+        o.userdata = w;
+        w->job_fd = job;
+
+        (void) sd_notifyf(false, "STATUS=Checkpointing %i", w->pid);
+        r = memcr_checkpoint(w->pid, w->pidfd, &o, &w->frozen);
+        w->job_fd = -EBADF;
+        if (r < 0) {
+                char msg[256];
+                snprintf(msg, sizeof(msg), "checkpoint of %i failed: %s", w->pid, strerror(-r));
+                reply(job, memcr_result_from_errno(r), r, msg, w, false);
+                message_done(&m);
+                return log_debug_errno(r, "%s", msg);
+        }
+
+        reply(job, MEMCR_OK, 0, NULL, w, true);
+        message_done(&m);
+        (void) sd_notifyf(false, "STATUS=Holding %i (%s) frozen", w->pid, w->comm);
+        return 0;
+}
+
+static int do_restore(Watch *w, int fd, const char *why) {
+        RestoreStats rs = {};
+        int r;
+
+        (void) sd_notifyf(false, "STATUS=Restoring %i", w->pid);
+        r = memcr_restore(w->frozen, NULL, NULL, &rs);
+        if (r < 0) {
+                char msg[256];
+                bool killed = r != -ESRCH;
+
+                snprintf(msg, sizeof(msg), "restore of %i failed (%s): %s%s", w->pid, why, strerror(-r),
+                         killed ? "; the target was killed rather than resumed with memory missing" : "");
+                if (killed)
+                        log_outcome("restore", w, r, MEMCR_MESSAGE_TARGET_KILLED, msg);
+                if (fd >= 0)
+                        reply(fd, killed ? MEMCR_ERR_KILLED : MEMCR_ERR_NO_PROCESS, r, msg, w, false);
+                return r;
+        }
+        if (fd >= 0) {
+                Message m = { .type = MSG_REPLY };
+                message_set_u32(&m, TAG_RESULT, MEMCR_OK);
+                message_set_u32(&m, TAG_PID, (uint32_t) w->pid);
+                message_set_u64(&m, TAG_DURATION_USEC, rs.duration);
+                message_set_u64(&m, TAG_DUMP_BYTES, rs.restored_bytes);
+                message_set_u64(&m, TAG_RSS_AFTER, rs.rss_after);
+                message_set_u32(&m, TAG_CALLER_UID, w->caller_uid);
+                (void) message_send(fd, &m, NULL, 0);
+                message_done(&m);
+        }
+        log_debug("restored %i (%s)", w->pid, why);
+        return 0;
+}
+
+/* Serve requests while the target is frozen. Returns when it is restored or gone. */
+static int hold(Watch *w) {
+        _cleanup_close_ int sigfd = -EBADF, timerfd = -EBADF;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sigfd < 0)
+                return -errno;
+        timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (timerfd < 0)
+                return -errno;
+        if (w->max_frozen_sec > 0) {
+                struct itimerspec its = { .it_value.tv_sec = (time_t) w->max_frozen_sec };
+                if (timerfd_settime(timerfd, 0, &its, NULL) < 0)
+                        return -errno;
+        }
+
+        for (;;) {
+                struct pollfd p[4] = {
+                        { .fd = w->listen_fd, .events = POLLIN },
+                        { .fd = w->pidfd, .events = POLLIN },
+                        { .fd = sigfd, .events = POLLIN },
+                        { .fd = timerfd, .events = POLLIN },
+                };
+
+                r = poll(p, ELEMENTSOF(p), -1);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (p[1].revents) {
+                        log_outcome("hold", w, -ESRCH, MEMCR_MESSAGE_TARGET_EXITED,
+                                    "frozen process exited (killed) while frozen; dropping its dump");
+                        w->frozen = frozen_free(w->frozen);
+                        return -ESRCH;
+                }
+                if (p[2].revents) {
+                        struct signalfd_siginfo si;
+                        (void) read(sigfd, &si, sizeof(si));
+                        return do_restore(w, -EBADF, "stop requested");
+                }
+                if (p[3].revents) {
+                        log_info("%i has been frozen for %" PRIu64 " s, restoring it", w->pid,
+                                 w->max_frozen_sec);
+                        return do_restore(w, -EBADF, "maximum frozen time reached");
+                }
+                if (p[0].revents) {
+                        _cleanup_close_ int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                        struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+                        Message m = {};
+                        int fds[1];
+
+                        if (fd < 0 || peer_allowed(fd) < 0)
+                                continue;
+                        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+                        if (message_recv(fd, &m, fds, 0, NULL) < 0)
+                                continue;
+                        switch (m.type) {
+                        case MSG_STATUS:
+                        case MSG_LIST:
+                                reply(fd, MEMCR_OK, 0, NULL, w, true);
+                                break;
+                        case MSG_RESTORE:
+                                message_done(&m);
+                                return do_restore(w, fd, "requested");
+                        case MSG_CHECKPOINT:
+                                reply(fd, MEMCR_ERR_ALREADY_FROZEN, EALREADY, "already frozen", w, true);
+                                break;
+                        default:
+                                reply(fd, MEMCR_ERR_INVALID, EINVAL, "not a watcher request", NULL, false);
+                        }
+                        message_done(&m);
+                }
+        }
+}
+
+int main(int argc, char *argv[]) {
+        Watch w = { .pidfd = -EBADF, .listen_fd = -EBADF, .job_fd = -EBADF };
+        char path[4096];
+        sigset_t mask;
+        int r;
+
+        log_set_ident("memcr-watch");
+        log_parse_environment();
+        r = parse_argv(argc, argv);
+        if (r < 0)
+                return EXIT_FAILURE;
+        w.pid = arg_pid;
+
+        r = privileges_drop_to_ptrace();
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = private_dir_check(arg_runtime_dir);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        /* Signals are handled in the poll loop. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGPIPE);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        snprintf(path, sizeof(path), "%s/%i.sock", arg_runtime_dir, w.pid);
+        w.socket_path = path;
+        w.listen_fd = unix_listen(path, 0600, 16);
+        if (w.listen_fd < 0) {
+                log_error_errno(w.listen_fd, "cannot listen on %s: %m", path);
+                return EXIT_FAILURE;
+        }
+
+        if (arg_ready_fd >= 0) {
+                (void) write(arg_ready_fd, "R", 1);
+                safe_close(arg_ready_fd);
+        }
+        (void) sd_notify(false, "READY=1");
+
+        r = do_checkpoint(&w);
+        if (r >= 0) {
+                r = hold(&w);
+                w.frozen = frozen_free(w.frozen);
+        }
+
+        (void) sd_notify(false, "STOPPING=1");
+        (void) unlink(path);
+        safe_close(w.listen_fd);
+        safe_close(w.pidfd);
+        return r < 0 && r != -ESRCH ? EXIT_FAILURE : EXIT_SUCCESS;
+}
