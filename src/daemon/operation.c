@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -621,9 +622,22 @@ int manager_rebuild(Manager *m) {
                         r = message_send(fd, &req, NULL, 0);
                 }
                 message_done(&req);
-                if (r >= 0)
+                if (r >= 0) {
+                        /* A watcher that holds its process answers at once; one
+                         * still checkpointing answers when done (asynchronously). */
+                        struct pollfd p = { .fd = fd, .events = POLLIN };
+                        if (poll(&p, 1, 1000) > 0) {
+                                Message reply = {};
+                                if (message_recv(fd, &reply, NULL, 0, NULL) >= 0)
+                                        rebuild_done(op, &reply);
+                                else
+                                        rebuild_done(op, NULL);
+                                message_done(&reply);
+                                safe_close(fd);
+                                continue;
+                        }
                         r = attach_watcher(op, fd);
-                else
+                } else
                         safe_close(fd);
                 if (r < 0) {
                         Entry *e = registry_find(&m->registry, (pid_t) pid);

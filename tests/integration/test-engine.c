@@ -38,6 +38,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+        target_kill_all();
         rmdir(dump_dir);
 }
 

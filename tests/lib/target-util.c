@@ -19,6 +19,18 @@ const char *target_binary(void) {
         return p ? p : "memcr-test-target";
 }
 
+/* Every target started, so a failed test can still kill them all (a frozen
+ * target would otherwise outlive the test, holding its output open). */
+static pid_t started[256];
+static size_t n_started;
+
+void target_kill_all(void) {
+        for (size_t i = 0; i < n_started; i++)
+                if (started[i] > 0)
+                        kill(started[i], SIGKILL);
+        n_started = 0;
+}
+
 int target_start_as(Target *t, const char *const *args, int uid, int gid) {
         int in[2], out[2];
         const char *argv[64];
@@ -47,6 +59,8 @@ int target_start_as(Target *t, const char *const *args, int uid, int gid) {
                 execv(argv[0], (char **) argv);
                 _exit(127);
         }
+        if (n_started < sizeof(started) / sizeof(started[0]))
+                started[n_started++] = t->pid;
         close(in[0]);
         close(out[1]);
         t->cmd_fd = in[1];

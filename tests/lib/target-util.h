@@ -41,6 +41,9 @@ int target_check(Target *t, TargetResult *ret);
 /* "verify": verify everything, read exit status; returns 0 if it ran. */
 int target_verify(Target *t, TargetResult *ret, int *ret_exit_status);
 
+/* SIGKILL every target this process started (test teardown). */
+void target_kill_all(void);
+
 /* Kill and reap. */
 void target_stop(Target *t);
 

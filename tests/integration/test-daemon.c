@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * memcrd with real targets: concurrent clients, restart with processes
+ * frozen, socket activation and idle exit, memcr's own client protocol,
+ * malformed input, and the structured log.
+ */
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon-util.h"
+#include "target-util.h"
+
+static Daemon d;
+
+static void setup(void) {
+        cr_assert_eq(daemon_setup(&d), 0);
+}
+
+static void teardown(void) {
+        target_kill_all();
+        daemon_cleanup(&d);
+}
+
+TestSuite(daemon, .init = setup, .fini = teardown, .timeout = 300);
+
+static void start(void) {
+        cr_assert_eq(daemon_start(&d, false, NULL), 0, "memcrd did not start (see %s)", d.log);
+}
+
+static void expect(const Message *m, MemcrResult r) {
+        cr_assert_eq(m->type, MSG_REPLY);
+        cr_assert_eq(m->result, r, "result %s (%s), expected %s", memcr_result_to_string(m->result),
+                     m->message ?: "", memcr_result_to_string(r));
+}
+
+static void checkpoint(pid_t pid) {
+        Message m = {};
+        cr_assert_eq(daemon_request(&d, MSG_CHECKPOINT, pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_eq(m.pid, (uint32_t) pid);
+        cr_assert_gt(m.dump_bytes, 0);
+        cr_assert_lt(m.rss_after, m.rss_before);
+        message_done(&m);
+        cr_assert_eq(proc_state(pid), 't');
+}
+
+static void restore(pid_t pid) {
+        Message m = {};
+        cr_assert_eq(daemon_request(&d, MSG_RESTORE, pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        message_done(&m);
+        cr_assert_eq(proc_tracer(pid), 0);
+}
+
+static void verify(Target *t) {
+        TargetResult res = {};
+        int status = -1;
+        cr_assert_eq(target_verify(t, &res, &status), 0);
+        cr_assert(res.ok, "target %d found %llu bad words", t->pid, (unsigned long long) res.bad_words);
+        cr_assert_eq(status, 0);
+        target_stop(t);
+}
+
+static const char *const small[] = { "--heap=16", "--mmap=16", "--threads=4", NULL };
+
+/* Run fn(i) in n forked clients at once; all must succeed. */
+static void in_parallel(int n, void (*fn)(int i)) {
+        pid_t kids[64];
+        for (int i = 0; i < n; i++) {
+                kids[i] = fork();
+                cr_assert_geq(kids[i], 0);
+                if (kids[i] == 0) {
+                        fn(i);
+                        _exit(0);
+                }
+        }
+        for (int i = 0; i < n; i++) {
+                int st;
+                cr_assert_eq(waitpid(kids[i], &st, 0), kids[i]);
+                cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client %d failed", i);
+        }
+}
+
+static Target targets[8];
+
+static void child_checkpoint(int i) {
+        Message m = {};
+        if (daemon_request(&d, MSG_CHECKPOINT, targets[i].pid, 0, &m) < 0 || m.result != MEMCR_OK)
+                _exit(1);
+}
+
+static void child_restore(int i) {
+        Message m = {};
+        if (daemon_request(&d, MSG_RESTORE, targets[i].pid, 0, &m) < 0 || m.result != MEMCR_OK)
+                _exit(1);
+}
+
+Test(daemon, eight_clients_at_once) {
+        Message m = {};
+
+        start();
+        for (int i = 0; i < 8; i++)
+                cr_assert_eq(target_start(&targets[i], small), 0);
+        in_parallel(8, child_checkpoint);
+
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_eq(m.n_entries, 8);
+        for (size_t i = 0; i < m.n_entries; i++) {
+                cr_assert_str_eq(m.entries[i].state, "frozen");
+                cr_assert_gt(m.entries[i].dump_bytes, 32u << 20);
+                cr_assert_str_eq(m.entries[i].comm, "memcr-test-targ");
+        }
+        message_done(&m);
+        for (int i = 0; i < 8; i++) {
+                cr_assert_eq(proc_state(targets[i].pid), 't');
+                cr_assert_lt(proc_status_kb(targets[i].pid, "RssAnon"), 1024);
+        }
+
+        in_parallel(8, child_restore);
+        for (int i = 0; i < 8; i++)
+                verify(&targets[i]);
+
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_eq(m.n_entries, 0);
+        message_done(&m);
+}
+
+Test(daemon, status_version_and_errors) {
+        Target t;
+        Message m = {};
+
+        start();
+        cr_assert_eq(target_start(&t, small), 0);
+
+        cr_assert_eq(daemon_request(&d, MSG_VERSION, 0, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_not_null(m.version);
+        message_done(&m);
+
+        /* Not frozen yet. */
+        cr_assert_eq(daemon_request(&d, MSG_RESTORE, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_ERR_NOT_FROZEN);
+        message_done(&m);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_ERR_NOT_FROZEN);
+        message_done(&m);
+
+        /* No such process. */
+        cr_assert_eq(daemon_request(&d, MSG_CHECKPOINT, 0x7ffffff0, 0, &m), 0);
+        expect(&m, MEMCR_ERR_NO_PROCESS);
+        message_done(&m);
+
+        /* Never a target: PID 1, memcrd itself. */
+        cr_assert_eq(daemon_request(&d, MSG_CHECKPOINT, 1, 0, &m), 0);
+        cr_assert_neq(m.result, MEMCR_OK);
+        message_done(&m);
+        cr_assert_eq(daemon_request(&d, MSG_CHECKPOINT, d.pid, 0, &m), 0);
+        cr_assert_neq(m.result, MEMCR_OK);
+        message_done(&m);
+
+        checkpoint(t.pid);
+        /* Again: already frozen. */
+        cr_assert_eq(daemon_request(&d, MSG_CHECKPOINT, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_ERR_ALREADY_FROZEN);
+        message_done(&m);
+
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_str_eq(m.state, "frozen");
+        cr_assert_gt(m.watcher_pid, 0);
+        cr_assert_eq(m.threads, 5);
+        /* The watcher is never a target either. */
+        pid_t watcher = (pid_t) m.watcher_pid;
+        message_done(&m);
+        cr_assert_eq(daemon_request(&d, MSG_CHECKPOINT, watcher, 0, &m), 0);
+        cr_assert_neq(m.result, MEMCR_OK);
+        message_done(&m);
+
+        restore(t.pid);
+        cr_assert_eq(daemon_request(&d, MSG_RESTORE, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_ERR_NOT_FROZEN);
+        message_done(&m);
+        verify(&t);
+}
+
+Test(daemon, restart_with_processes_frozen) {
+        Message m = {};
+        pid_t watcher = 0;
+
+        start();
+        for (int i = 0; i < 4; i++) {
+                cr_assert_eq(target_start(&targets[i], small), 0);
+                checkpoint(targets[i].pid);
+        }
+        cr_assert_eq(daemon_stop(&d, SIGKILL), 128 + SIGKILL);
+        for (int i = 0; i < 4; i++)
+                cr_assert_eq(proc_state(targets[i].pid), 't', "target %d not frozen after memcrd died", i);
+
+        start();
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_eq(m.n_entries, 4, "the new memcrd sees %zu frozen processes", m.n_entries);
+        for (size_t i = 0; i < m.n_entries; i++) {
+                cr_assert_str_eq(m.entries[i].state, "frozen");
+                if (m.entries[i].pid == (uint32_t) targets[3].pid)
+                        watcher = (pid_t) m.entries[i].watcher_pid;
+        }
+        message_done(&m);
+        cr_assert_gt(watcher, 0);
+
+        for (int i = 0; i < 3; i++)
+                restore(targets[i].pid);
+        /* A watcher told to stop restores its process. */
+        cr_assert_eq(kill(watcher, SIGTERM), 0);
+        for (int i = 0; i < 200 && proc_tracer(targets[3].pid) != 0; i++)
+                usleep(10 * 1000);
+        cr_assert_eq(proc_tracer(targets[3].pid), 0);
+        for (int i = 0; i < 4; i++)
+                verify(&targets[i]);
+
+        /* memcrd noticed: nothing is listed any more. */
+        usleep(100 * 1000);
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_eq(m.n_entries, 0);
+        message_done(&m);
+}
+
+Test(daemon, socket_activated_exits_when_idle) {
+        const char *const extra[] = { "--idle-timeout=1", NULL };
+        Target t;
+        Message m = {};
+        int st;
+
+        cr_assert_eq(daemon_start(&d, true, extra), 0);
+        cr_assert_eq(target_start(&t, small), 0);
+        checkpoint(t.pid);
+
+        /* Idle: memcrd exits by itself, the process stays frozen. */
+        pid_t pid = d.pid;
+        for (int i = 0; i < 500 && waitpid(pid, &st, WNOHANG) == 0; i++)
+                usleep(10 * 1000);
+        cr_assert_eq(kill(pid, 0), -1, "memcrd did not exit when idle");
+        d.pid = -1;
+        cr_assert_eq(proc_state(t.pid), 't');
+
+        /* The next memcrd finds it. */
+        cr_assert_eq(daemon_start(&d, true, extra), 0);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_str_eq(m.state, "frozen");
+        message_done(&m);
+        restore(t.pid);
+        verify(&t);
+}
+
+Test(daemon, memcr_client_protocol) {
+        Target t;
+        int32_t v = 99;
+
+        start();
+        cr_assert_eq(target_start(&t, small), 0);
+        cr_assert_eq(compat_request(&d, MEMCR_COMPAT_CHECKPOINT, t.pid, &v), 0);
+        cr_assert_eq(v, MEMCR_COMPAT_OK);
+        cr_assert_eq(proc_state(t.pid), 't');
+        cr_assert_lt(proc_status_kb(t.pid, "RssAnon"), 1024);
+        cr_assert_eq(compat_request(&d, MEMCR_COMPAT_RESTORE, t.pid, &v), 0);
+        cr_assert_eq(v, MEMCR_COMPAT_OK);
+        /* Restoring what is not frozen, a PID that does not exist. */
+        cr_assert_eq(compat_request(&d, MEMCR_COMPAT_RESTORE, t.pid, &v), 0);
+        cr_assert_eq(v, MEMCR_COMPAT_INVALID_PID);
+        cr_assert_eq(compat_request(&d, MEMCR_COMPAT_CHECKPOINT, 0x7ffffff0, &v), 0);
+        cr_assert_eq(v, MEMCR_COMPAT_INVALID_PID);
+        cr_assert_eq(compat_request(&d, MEMCR_COMPAT_CHECKPOINT, -5, &v), 0);
+        cr_assert_eq(v, MEMCR_COMPAT_INVALID_PID);
+        verify(&t);
+}
+
+/* Send raw bytes, then see whether the connection is answered/closed. */
+static void raw_and_expect_close(const void *buf, size_t n, bool expect_reply, bool half_close) {
+        int fd = daemon_connect(&d);
+        char reply[256];
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t k;
+
+        cr_assert_geq(fd, 0);
+        if (n > 0)
+                cr_assert_eq(write(fd, buf, n), (ssize_t) n);
+        if (half_close)
+                shutdown(fd, SHUT_WR);
+        cr_assert_eq(poll(&p, 1, 5000), 1, "connection neither answered nor closed");
+        k = read(fd, reply, sizeof(reply));
+        if (expect_reply) {
+                Message m = {};
+                uint16_t type;
+                uint32_t len;
+                cr_assert_geq(k, MEMCR_FRAME_HEADER_SIZE, "no error reply");
+                cr_assert_eq(frame_header_parse((uint8_t *) reply, &type, &len), 0);
+                cr_assert_eq(message_decode(type, (uint8_t *) reply + 16, len, &m), 0);
+                cr_assert_eq(m.result, MEMCR_ERR_INVALID);
+                message_done(&m);
+                k = read(fd, reply, sizeof(reply));
+        }
+        cr_assert_eq(k, 0, "connection not closed (read %zd: %s)", k, k < 0 ? strerror(errno) : "data");
+        close(fd);
+
+        /* Others are still served. */
+        Message m = {};
+        cr_assert_eq(daemon_request(&d, MSG_VERSION, 0, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        message_done(&m);
+}
+
+static size_t frame(uint8_t *buf, uint32_t magic, uint16_t version, uint16_t type, uint32_t len, const void *payload,
+                    size_t payload_size) {
+        memcpy(buf, &magic, 4);
+        memcpy(buf + 4, &version, 2);
+        memcpy(buf + 6, &type, 2);
+        memcpy(buf + 8, &len, 4);
+        memset(buf + 12, 0, 4);
+        memcpy(buf + 16, payload, payload_size);
+        return 16 + payload_size;
+}
+
+Test(daemon, malformed_input) {
+        const char *const extra[] = { "--client-timeout=1", NULL };
+        uint8_t buf[256];
+        const uint8_t pid_field[] = { 1, 0, 4, 0, 1, 0, 0, 0 };
+        size_t n;
+
+        cr_assert_eq(daemon_start(&d, false, extra), 0);
+
+        /* Truncated header, then the client leaves. */
+        raw_and_expect_close("MCR1\x01\x00", 6, false, true);
+        /* Oversized length. */
+        n = frame(buf, MEMCR_PROTOCOL_MAGIC, 1, MSG_LIST, 1u << 30, NULL, 0);
+        raw_and_expect_close(buf, n, true, false);
+        /* Unknown version. */
+        n = frame(buf, MEMCR_PROTOCOL_MAGIC, 7, MSG_LIST, 0, NULL, 0);
+        raw_and_expect_close(buf, n, true, false);
+        /* Unknown command. */
+        n = frame(buf, MEMCR_PROTOCOL_MAGIC, 1, 77, 8, pid_field, 8);
+        raw_and_expect_close(buf, n, true, false);
+        /* A reply type sent as a request. */
+        n = frame(buf, MEMCR_PROTOCOL_MAGIC, 1, MSG_PROGRESS, 0, NULL, 0);
+        raw_and_expect_close(buf, n, true, false);
+        /* Garbage: neither protocol. */
+        raw_and_expect_close("GET / HTTP/1.0\r\n\r\n", 18, true, false);
+        /* Connects and sends nothing: closed after --client-timeout. */
+        raw_and_expect_close(NULL, 0, false, false);
+        /* Disconnects in the middle of a request. */
+        n = frame(buf, MEMCR_PROTOCOL_MAGIC, 1, MSG_CHECKPOINT, 8, pid_field, 4);
+        raw_and_expect_close(buf, n, false, true);
+        /* Half a compat request. */
+        raw_and_expect_close("\x64\x00\x00\x00\x01", 5, false, true);
+
+        const char *const needles[] = { "malformed request", "MESSAGE_ID=aed6f6e3d04947aa9c89e3c57657e1a7", NULL };
+        cr_assert(daemon_log_has(&d, needles), "malformed requests were not logged");
+}
+
+Test(daemon, structured_log_fields) {
+        Target t;
+        char pid_field[64];
+
+        start();
+        cr_assert_eq(target_start(&t, small), 0);
+        checkpoint(t.pid);
+        restore(t.pid);
+        verify(&t);
+
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", t.pid);
+        const char *const request[] = { "MESSAGE_ID=f1d699944b5245ca96d482148315a5ca", "MEMCR_OP=checkpoint",
+                                        pid_field, "MEMCR_CALLER_UID=0", NULL };
+        const char *const allowed[] = { "MESSAGE_ID=d4edae1006aa4d8298d71b140dc07059", "MEMCR_RESULT=allowed",
+                                        pid_field, NULL };
+        const char *const done[] = { "MESSAGE_ID=aac1ed22e2214ab4b3db1ad8de6da24a", pid_field, "MEMCR_RESULT=ok",
+                                     "MEMCR_RSS_BEFORE=", "MEMCR_RSS_AFTER=", "MEMCR_DUMP_BYTES=",
+                                     "MEMCR_DURATION_USEC=", NULL };
+        const char *const restored[] = { "MESSAGE_ID=8c957ea2ccbe451db06f253671b458d6", pid_field,
+                                         "MEMCR_OP=restore", "MEMCR_RESULT=ok", NULL };
+        cr_assert(daemon_log_has(&d, request), "no request record");
+        cr_assert(daemon_log_has(&d, allowed), "no authorization record");
+        cr_assert(daemon_log_has(&d, done), "no checkpoint record with the fields");
+        cr_assert(daemon_log_has(&d, restored), "no restore record");
+}

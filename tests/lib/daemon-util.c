@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon-util.h"
+
+const char *memcrd_binary(void) {
+        const char *p = getenv("MEMCRD");
+        return p ? p : "memcrd";
+}
+
+int daemon_setup(Daemon *d) {
+        *d = (Daemon) { .pid = -1 };
+        strcpy(d->dir, "/tmp/memcrd-test-XXXXXX");
+        if (!mkdtemp(d->dir))
+                return -errno;
+        snprintf(d->sock, sizeof(d->sock), "%s/memcr.sock", d->dir);
+        snprintf(d->log, sizeof(d->log), "%s/log", d->dir);
+        snprintf(d->runtime, sizeof(d->runtime), "%s/run", d->dir);
+        snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
+        if (mkdir(d->state, 0700) < 0)
+                return -errno;
+        /* Targets of other users (tests with setpriv) must reach the socket. */
+        if (chmod(d->dir, 0755) < 0)
+                return -errno;
+        return 0;
+}
+
+static int wait_for_socket(Daemon *d) {
+        for (int i = 0; i < 500; i++) {
+                int fd = daemon_connect(d);
+                if (fd >= 0) {
+                        close(fd);
+                        return 0;
+                }
+                if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+                        d->pid = -1;
+                        return -ECHILD;
+                }
+                usleep(10 * 1000);
+        }
+        return -ETIMEDOUT;
+}
+
+int daemon_start(Daemon *d, bool socket_activate, const char *const *extra) {
+        char a_runtime[160], a_state[160], a_listen[160];
+        const char *argv[48];
+        size_t n = 0;
+
+        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s", d->runtime);
+        snprintf(a_state, sizeof(a_state), "--state-dir=%s", d->state);
+        snprintf(a_listen, sizeof(a_listen), "--listen=%s", d->sock);
+        if (socket_activate) {
+                /* systemd-socket-activate binds it afresh. */
+                (void) unlink(d->sock);
+                argv[n++] = "systemd-socket-activate";
+                argv[n++] = "-l";
+                argv[n++] = d->sock;
+        }
+        argv[n++] = memcrd_binary();
+        argv[n++] = a_runtime;
+        argv[n++] = a_state;
+        if (!socket_activate)
+                argv[n++] = a_listen;
+        argv[n++] = "--polkit=no";
+        for (size_t i = 0; extra && extra[i] && n < 46; i++)
+                argv[n++] = extra[i];
+        argv[n] = NULL;
+
+        d->pid = fork();
+        if (d->pid < 0)
+                return -errno;
+        if (d->pid == 0) {
+                int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        _exit(126);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                int devnull = open("/dev/null", O_RDONLY);
+                dup2(devnull, 0);
+                /* Log to the file, in the structured stderr format. */
+                unsetenv("JOURNAL_STREAM");
+                unsetenv("INVOCATION_ID");
+                execvp(argv[0], (char **) argv);
+                _exit(127);
+        }
+        if (socket_activate) {
+                /* The socket exists once systemd-socket-activate listens. */
+                for (int i = 0; i < 500; i++) {
+                        struct stat st;
+                        if (stat(d->sock, &st) >= 0)
+                                return 0;
+                        usleep(10 * 1000);
+                }
+                return -ETIMEDOUT;
+        }
+        return wait_for_socket(d);
+}
+
+int daemon_stop(Daemon *d, int sig) {
+        int st = 0;
+
+        if (d->pid <= 0)
+                return -ESRCH;
+        kill(d->pid, sig);
+        if (waitpid(d->pid, &st, 0) != d->pid)
+                return -errno;
+        d->pid = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void daemon_cleanup(Daemon *d) {
+        char cmd[256];
+
+        if (d->pid > 0)
+                daemon_stop(d, SIGKILL);
+        if (!d->dir[0])
+                return;
+        if (getenv("MEMCR_TEST_KEEP")) {
+                fprintf(stderr, "keeping %s\n", d->dir);
+                return;
+        }
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+        (void) system(cmd);
+}
+
+int daemon_connect(const Daemon *d) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (strlen(d->sock) >= sizeof(sa.sun_path)) {
+                close(fd);
+                return -ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, d->sock, strlen(d->sock) + 1);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        struct timeval tv = { .tv_sec = 120 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        return fd;
+}
+
+int daemon_request_fd(int fd, uint16_t type, pid_t pid, uint32_t flags, Message *reply) {
+        Message m = { .type = type };
+        int r;
+
+        if (pid > 0)
+                message_set_u32(&m, TAG_PID, (uint32_t) pid);
+        if (flags)
+                message_set_u32(&m, TAG_FLAGS, flags);
+        r = message_send(fd, &m, NULL, 0);
+        message_done(&m);
+        if (r < 0)
+                return r;
+        for (;;) {
+                r = message_recv(fd, reply, NULL, 0, NULL);
+                if (r < 0 || reply->type != MSG_PROGRESS)
+                        return r;
+                message_done(reply);
+        }
+}
+
+int daemon_request(const Daemon *d, uint16_t type, pid_t pid, uint32_t flags, Message *reply) {
+        int fd = daemon_connect(d), r;
+
+        if (fd < 0)
+                return fd;
+        r = daemon_request_fd(fd, type, pid, flags, reply);
+        close(fd);
+        return r;
+}
+
+int compat_request(const Daemon *d, int32_t cmd, int32_t pid, int32_t *ret) {
+        int32_t req[2] = { cmd, pid };
+        int fd = daemon_connect(d);
+        ssize_t k;
+
+        if (fd < 0)
+                return fd;
+        if (write(fd, req, sizeof(req)) != sizeof(req)) {
+                close(fd);
+                return -EIO;
+        }
+        k = read(fd, ret, sizeof(*ret));
+        close(fd);
+        return k == sizeof(*ret) ? 0 : -EIO;
+}
+
+bool daemon_log_has(const Daemon *d, const char *const *needles) {
+        char line[4096];
+        FILE *f = fopen(d->log, "re");
+        bool found = false;
+
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof(line), f)) {
+                bool all = true;
+                for (size_t i = 0; needles[i]; i++)
+                        if (!strstr(line, needles[i])) {
+                                all = false;
+                                break;
+                        }
+                found = all;
+        }
+        fclose(f);
+        return found;
+}

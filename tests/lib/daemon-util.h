@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Test helper: run memcrd in a private directory (socket, runtime and state
+ * directories under one temporary directory), talk to it.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "protocol.h"
+
+typedef struct Daemon {
+        pid_t pid;
+        char dir[64];
+        char sock[128];
+        char log[128];
+        char runtime[128];
+        char state[128];
+} Daemon;
+
+/* Paths of the built programs: $MEMCRD, $MEMCR_WATCH, $MEMCRCTL. */
+const char *memcrd_binary(void);
+
+/* Create the directories (once) and start memcrd; extra args NULL-terminated.
+ * With socket_activate, run it under systemd-socket-activate. */
+int daemon_setup(Daemon *d);
+int daemon_start(Daemon *d, bool socket_activate, const char *const *extra);
+/* Signal it and wait for it to exit; returns its exit status (or 128+sig). */
+int daemon_stop(Daemon *d, int sig);
+/* Remove everything (after stopping). */
+void daemon_cleanup(Daemon *d);
+
+/* One request on a new connection; returns 0 if a reply came back. */
+int daemon_request(const Daemon *d, uint16_t type, pid_t pid, uint32_t flags, Message *reply);
+/* Same, on an existing connection. */
+int daemon_request_fd(int fd, uint16_t type, pid_t pid, uint32_t flags, Message *reply);
+int daemon_connect(const Daemon *d);
+
+/* memcr's own protocol: {cmd, pid} -> int32 */
+int compat_request(const Daemon *d, int32_t cmd, int32_t pid, int32_t *ret);
+
+/* Does the daemon's log contain a line with every one of these substrings? */
+bool daemon_log_has(const Daemon *d, const char *const *needles);
