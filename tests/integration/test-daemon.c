@@ -27,8 +27,15 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+        char report[512];
+
         target_kill_all();
+        if (d.pid > 0)
+                daemon_stop(&d, SIGTERM);
+        /* memcrd and its watchers log to the file: sanitizer reports too. */
+        bool clean = !daemon_log_sanitizer_report(&d, report, sizeof(report));
         daemon_cleanup(&d);
+        cr_assert(clean, "sanitizer report in memcrd's log: %s", report);
 }
 
 TestSuite(daemon, .init = setup, .fini = teardown, .timeout = 300);
@@ -328,7 +335,8 @@ static size_t frame(uint8_t *buf, uint32_t magic, uint16_t version, uint16_t typ
         memcpy(buf + 6, &type, 2);
         memcpy(buf + 8, &len, 4);
         memset(buf + 12, 0, 4);
-        memcpy(buf + 16, payload, payload_size);
+        if (payload_size > 0)
+                memcpy(buf + 16, payload, payload_size);
         return 16 + payload_size;
 }
 

@@ -222,3 +222,19 @@ bool daemon_log_has(const Daemon *d, const char *const *needles) {
         fclose(f);
         return found;
 }
+
+bool daemon_log_sanitizer_report(const Daemon *d, char *buf, size_t size) {
+        char line[4096];
+        FILE *f = fopen(d->log, "re");
+        bool found = false;
+
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof(line), f))
+                if (strstr(line, "Sanitizer") || strstr(line, "runtime error:")) {
+                        snprintf(buf, size, "%s", line);
+                        found = true;
+                }
+        fclose(f);
+        return found;
+}

@@ -42,5 +42,9 @@ int daemon_connect(const Daemon *d);
 /* memcr's own protocol: {cmd, pid} -> int32 */
 int compat_request(const Daemon *d, int32_t cmd, int32_t pid, int32_t *ret);
 
+/* A sanitizer report (AddressSanitizer, LeakSanitizer, UBSan) in the log?
+ * Copies the first such line to buf. */
+bool daemon_log_sanitizer_report(const Daemon *d, char *buf, size_t size);
+
 /* Does the daemon's log contain a line with every one of these substrings? */
 bool daemon_log_has(const Daemon *d, const char *const *needles);

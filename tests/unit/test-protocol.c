@@ -88,7 +88,8 @@ static size_t raw_frame(uint8_t *buf, uint32_t magic, uint16_t version, uint16_t
         v32 = htole32(claimed_len);
         memcpy(buf + 8, &v32, 4);
         memset(buf + 12, 0, 4);
-        memcpy(buf + 16, payload, len);
+        if (len > 0)
+                memcpy(buf + 16, payload, len);
         return 16 + len;
 }
 
