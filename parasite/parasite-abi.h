@@ -39,7 +39,8 @@
 
 enum parasite_cmd {
         /* Create a socketpair and open /proc/self/{mem,pagemap,smaps}; return
-         * the descriptor numbers in fds[]. On failure nothing stays open. */
+         * the descriptor numbers in fds[] (-1 for what was not asked for).
+         * nr holds PARASITE_INIT_* flags. On failure nothing stays open. */
         PARASITE_CMD_INIT = 1,
         /* madvise() each range in ranges[0..nr) with the advice in arg;
          * on failure nr is set to the index of the failing range. */
@@ -51,6 +52,12 @@ enum parasite_cmd {
         /* write() ranges[0..nr) of the target's own memory to fds[0] at the
          * file offset in arg, in order; on failure nr is the failing index. */
         PARASITE_CMD_WRITE = 5,
+};
+
+enum {
+        /* Do not open mem and pagemap: the target is not dumpable, so it may
+         * not open them itself; the host opens them instead. */
+        PARASITE_INIT_NO_MEM = 1u << 0,
 };
 
 enum {

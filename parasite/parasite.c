@@ -81,6 +81,7 @@ static always_inline long do_init(struct parasite_args *a) {
         static const char mem[] = "/proc/self/mem";
         static const char pagemap[] = "/proc/self/pagemap";
         static const char smaps[] = "/proc/self/smaps";
+        uint64_t flags = a->nr;
         int32_t sv[2];
         long r;
 
@@ -94,15 +95,17 @@ static always_inline long do_init(struct parasite_args *a) {
         a->fds[PARASITE_FD_SOCK] = sv[1];
         a->arg = (uint64_t) sv[0];
 
-        r = sys4(__NR_openat, AT_FDCWD_, (long) mem, O_RDWR_ | O_CLOEXEC_, 0);
-        if (r < 0)
-                goto fail;
-        a->fds[PARASITE_FD_MEM] = (int32_t) r;
+        if (!(flags & PARASITE_INIT_NO_MEM)) {
+                r = sys4(__NR_openat, AT_FDCWD_, (long) mem, O_RDWR_ | O_CLOEXEC_, 0);
+                if (r < 0)
+                        goto fail;
+                a->fds[PARASITE_FD_MEM] = (int32_t) r;
 
-        r = sys4(__NR_openat, AT_FDCWD_, (long) pagemap, O_RDONLY_ | O_CLOEXEC_, 0);
-        if (r < 0)
-                goto fail;
-        a->fds[PARASITE_FD_PAGEMAP] = (int32_t) r;
+                r = sys4(__NR_openat, AT_FDCWD_, (long) pagemap, O_RDONLY_ | O_CLOEXEC_, 0);
+                if (r < 0)
+                        goto fail;
+                a->fds[PARASITE_FD_PAGEMAP] = (int32_t) r;
+        }
 
         r = sys4(__NR_openat, AT_FDCWD_, (long) smaps, O_RDONLY_ | O_CLOEXEC_, 0);
         if (r < 0)

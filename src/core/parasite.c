@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -97,6 +99,26 @@ static int getfd(Tracee *t, int remote_fd) {
         return fd;
 }
 
+static int open_proc_mem(Tracee *t, Parasite *p) {
+        char path[64];
+        int fd, r;
+
+        snprintf(path, sizeof(path), "/proc/%i/mem", t->pid);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return log_debug_errno(-errno, "%s: %m (a target that is not dumpable needs a root watcher)", path);
+        p->fds[PARASITE_FD_MEM] = fd;
+        snprintf(path, sizeof(path), "/proc/%i/pagemap", t->pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_debug_errno(-errno, "%s: %m", path);
+        p->fds[PARASITE_FD_PAGEMAP] = fd;
+        /* We hold every thread of the target, so it cannot have exited and
+         * its PID cannot name another process yet; check anyway. */
+        r = tracee_is_dead(t) ? -ESRCH : 0;
+        return r;
+}
+
 int parasite_infect(Tracee *t, Parasite **ret) {
         _cleanup_parasite_ Parasite *p = NULL;
         struct parasite_args a = {};
@@ -134,6 +156,17 @@ int parasite_infect(Tracee *t, Parasite **ret) {
 
         a.cmd = PARASITE_CMD_INIT;
         r = run_cmd(p, &a, NULL, 0);
+        if (r == -EACCES) {
+                /* A process that is not dumpable may not open its own mem and
+                 * pagemap (they belong to root then). Open them from here, which
+                 * works when we run as root, and let the parasite do the rest. */
+                log_debug("target %i may not open its own /proc/self/mem, opening it here", t->pid);
+                r = open_proc_mem(t, p);
+                if (r < 0)
+                        return r;
+                a = (struct parasite_args) { .cmd = PARASITE_CMD_INIT, .nr = PARASITE_INIT_NO_MEM };
+                r = run_cmd(p, &a, NULL, 0);
+        }
         if (r < 0)
                 return log_debug_errno(r, "parasite INIT failed: %m");
         p->remote_sock = (int) a.arg;
@@ -141,6 +174,8 @@ int parasite_infect(Tracee *t, Parasite **ret) {
         int32_t remote[_PARASITE_FD_MAX];
         memcpy(remote, a.fds, sizeof(remote));
         for (int i = 0; i < _PARASITE_FD_MAX; i++) {
+                if (remote[i] < 0)
+                        continue;
                 r = getfd(t, remote[i]);
                 if (r < 0)
                         break;

@@ -295,10 +295,6 @@ static int run(void) {
         sigset_t mask;
         int r;
 
-        r = privileges_drop_to_ptrace();
-        if (r < 0)
-                return r;
-
         r = setup_listen(&m);
         if (r < 0)
                 goto finish;
@@ -326,6 +322,13 @@ static int run(void) {
                 r = ensure_private_dir(m.state_dir);
         for (size_t i = 0; r >= 0 && i < m.n_dump_dirs; i++)
                 r = private_dir_check(m.dump_dirs[i]);
+        if (r < 0)
+                goto finish;
+
+        /* Everything that needed more (binding and handing over the socket,
+         * creating directories) is done: keep CAP_SYS_PTRACE, for the
+         * watchers we start, and nothing else. */
+        r = privileges_drop_to_ptrace();
         if (r < 0)
                 goto finish;
 

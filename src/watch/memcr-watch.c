@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -458,6 +459,12 @@ int main(int argc, char *argv[]) {
         r = privileges_drop_to_ptrace();
         if (r < 0)
                 return EXIT_FAILURE;
+        /* We hold a dump key and a frozen process's memory: no core dumps, and
+         * no ptrace by other processes of our own user. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+                log_error_errno(-errno, "cannot make the watcher undumpable: %m");
+                return EXIT_FAILURE;
+        }
         r = private_dir_check(arg_runtime_dir);
         if (r < 0)
                 return EXIT_FAILURE;

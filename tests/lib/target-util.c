@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +34,10 @@ void target_kill_all(void) {
 }
 
 int target_start_as(Target *t, const char *const *args, int uid, int gid) {
+        return target_start_full(t, args, uid, gid, -1);
+}
+
+int target_start_full(Target *t, const char *const *args, int uid, int gid, int ambient_cap) {
         int in[2], out[2];
         const char *argv[64];
         size_t n = 0;
@@ -52,10 +58,22 @@ int target_start_as(Target *t, const char *const *args, int uid, int gid) {
         if (t->pid == 0) {
                 dup2(in[0], 0);
                 dup2(out[1], 1);
+                if (ambient_cap >= 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                        _exit(126);
                 if (gid >= 0 && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0))
                         _exit(126);
                 if (uid >= 0 && setresuid(uid, uid, uid) < 0)
                         _exit(126);
+                if (ambient_cap >= 0) {
+                        /* Keep one capability across exec as an unprivileged user. */
+                        cap_t caps = cap_init();
+                        cap_value_t v = (cap_value_t) ambient_cap;
+                        if (!caps || cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET) < 0 ||
+                            cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET) < 0 ||
+                            cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_SET) < 0 || cap_set_proc(caps) < 0 ||
+                            cap_set_ambient(v, CAP_SET) < 0)
+                                _exit(125);
+                }
                 execv(argv[0], (char **) argv);
                 _exit(127);
         }

@@ -35,6 +35,8 @@ const char *target_binary(void);
  * uid/gid >= 0: run it as that user. */
 int target_start(Target *t, const char *const *args);
 int target_start_as(Target *t, const char *const *args, int uid, int gid);
+/* Also keep one capability (ambient, so it survives exec), -1 for none. */
+int target_start_full(Target *t, const char *const *args, int uid, int gid, int ambient_cap);
 
 /* "check": verify regions, keep running. */
 int target_check(Target *t, TargetResult *ret);

@@ -121,6 +121,10 @@ static size_t arg_heap, arg_mmap, arg_prot_none, arg_readonly, arg_file_private;
 static size_t arg_shared, arg_memfd, arg_mlock, arg_thp;
 static unsigned arg_threads;
 static uint64_t arg_seed = UINT64_C(0x6d656d6372746774);
+/* Identities to take at start-up (-1: leave as is): a target whose real,
+ * effective and saved ids differ, as after a setuid program dropped some. */
+static long arg_uids[3] = { -1, -1, -1 };
+static long arg_gids[3] = { -1, -1, -1 };
 static int arg_ready_fd = STDOUT_FILENO;
 static bool arg_touch_after;
 
@@ -754,6 +758,9 @@ static int parse_argv(int argc, char *argv[]) {
         { "seed", required_argument, NULL, 's' },
         { "ready-fd", required_argument, NULL, 'r' },
         { "touch-after", no_argument, NULL, 't' },
+        { "compressible", no_argument, NULL, 'c' },
+        { "setresuid", required_argument, NULL, 'U' },
+        { "setresgid", required_argument, NULL, 'G' },
         { "help", no_argument, NULL, 'h' },
         {}
     };
@@ -789,10 +796,23 @@ static int parse_argv(int argc, char *argv[]) {
         case 't':
             arg_touch_after = true;
             break;
+        case 'c':
+            pattern_compressible = true;
+            break;
+        case 'U':
+        case 'G': {
+            unsigned long ids[3];
+            if (sscanf(optarg, "%lu:%lu:%lu", &ids[0], &ids[1], &ids[2]) != 3)
+                return log_errno(-EINVAL, "expected R:E:S, got '%s'", optarg);
+            for (int i = 0; i < 3; i++)
+                (c == 'U' ? arg_uids : arg_gids)[i] = (long) ids[i];
+            break;
+        }
         case 'h':
             printf("Usage: %s [--heap=MIB] [--mmap=MIB] [--threads=N] [--prot-none=MIB]\n"
                    "       [--readonly=MIB] [--file-private=MIB] [--shared=MIB] [--memfd=MIB]\n"
                    "       [--mlock=KIB] [--thp=MIB] [--seed=N] [--ready-fd=FD] [--touch-after]\n"
+                   "       [--compressible] [--setresgid=R:E:S] [--setresuid=R:E:S]\n"
                    "Commands on stdin: verify, check, exit\n",
                    argv[0]);
             return 0;
@@ -814,6 +834,15 @@ int main(int argc, char *argv[]) {
     r = parse_argv(argc, argv);
     if (r <= 0)
         return r < 0 ? EXIT_STARTUP : EXIT_SUCCESS;
+
+    /* Identities first (gids while we may still change them), so that
+     * everything below runs as the process memcr will be asked about. */
+    if (arg_gids[0] >= 0 &&
+        setresgid((gid_t) arg_gids[0], (gid_t) arg_gids[1], (gid_t) arg_gids[2]) < 0)
+        return log_errno(-errno, "setresgid failed"), EXIT_STARTUP;
+    if (arg_uids[0] >= 0 &&
+        setresuid((uid_t) arg_uids[0], (uid_t) arg_uids[1], (uid_t) arg_uids[2]) < 0)
+        return log_errno(-errno, "setresuid failed"), EXIT_STARTUP;
 
     if (install_signal_handlers() < 0 || setup_regions() < 0 || start_workers() < 0 || write_ready() < 0)
         return EXIT_STARTUP;

@@ -17,6 +17,7 @@
  */
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +29,27 @@ static inline uint64_t pattern_mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/*
+ * Compressible variant (for compression tests and benchmarks): only the first
+ * word of every 256 bytes is the address-dependent value; the others repeat
+ * text, so a misplaced page is still caught but the data compresses well.
+ * Set before filling; every fill and check of the program uses it.
+ */
+static bool pattern_compressible = false;
+
+static inline uint64_t pattern_text_word(unsigned index, uint64_t seed) {
+    static const char text[] = "memcr parks idle processes: their memory goes to a dump, "
+                               "and comes back when the user returns. ";
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8; i++)
+        v |= (uint64_t) (uint8_t) text[(index * 8 + i) % (sizeof(text) - 1)] << (i * 8);
+    return v ^ (seed & 0xff);
+}
+
 /* The value expected in the 8-byte word at virtual address addr. */
 static inline uint64_t pattern_word(uint64_t addr, uint64_t seed) {
+    if (pattern_compressible && (addr & 255) != 0)
+        return pattern_text_word((unsigned) (addr & 255) / 8, seed);
     return pattern_mix(addr ^ seed);
 }
 

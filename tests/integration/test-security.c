@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Who may do what, with real processes and real (numeric) users, and what a
+ * dump on disk gives away: nobody gains anything through memcrd that they
+ * could not already do.
+ */
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon-util.h"
+#include "dump.h"
+#include "fileio.h"
+#include "target-util.h"
+
+#define ALICE 4242
+#define BOB 4343
+#define SOCKET_GROUP 7777 /* may connect to memcrd */
+#define EXTRA_GROUP 5555
+
+static Daemon d;
+
+static void setup(void) {
+        const char *const extra[] = { "--socket-group=7777", NULL };
+        cr_assert_eq(daemon_setup(&d), 0);
+        cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+}
+
+static void teardown(void) {
+        char report[512];
+
+        target_kill_all();
+        if (d.pid > 0)
+                daemon_stop(&d, SIGTERM);
+        bool clean = !daemon_log_sanitizer_report(&d, report, sizeof(report));
+        daemon_cleanup(&d);
+        cr_assert(clean, "sanitizer report in memcrd's log: %s", report);
+}
+
+TestSuite(security, .init = setup, .fini = teardown, .timeout = 300);
+
+static const char *const small[] = { "--heap=8", "--mmap=8", "--threads=2", NULL };
+
+/* A request made by a process with exactly these credentials. Returns the
+ * MemcrResult, or -1 if no reply came. */
+static int request_as(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, uint16_t type, pid_t pid) {
+        int p[2], st, result = -1;
+        pid_t child;
+
+        cr_assert_eq(pipe(p), 0);
+        child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                Message m = {};
+                int32_t v = -1;
+                close(p[0]);
+                if (setgroups(n_groups, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(1);
+                if (daemon_request(&d, type, pid, 0, &m) >= 0)
+                        v = (int32_t) m.result;
+                (void) !write(p[1], &v, sizeof(v));
+                _exit(0);
+        }
+        close(p[1]);
+        cr_assert_eq(read(p[0], &result, sizeof(result)), (ssize_t) sizeof(result));
+        close(p[0]);
+        cr_assert_eq(waitpid(child, &st, 0), child);
+        return result;
+}
+
+static int as_alice(uint16_t type, pid_t pid) {
+        const gid_t groups[] = { SOCKET_GROUP };
+        return request_as(ALICE, ALICE, groups, 1, type, pid);
+}
+
+static int as_bob(uint16_t type, pid_t pid) {
+        const gid_t groups[] = { SOCKET_GROUP };
+        return request_as(BOB, BOB, groups, 1, type, pid);
+}
+
+static int as_root(uint16_t type, pid_t pid) {
+        return request_as(0, 0, NULL, 0, type, pid);
+}
+
+static void verify(Target *t) {
+        TargetResult res = {};
+        int status = -1;
+        cr_assert_eq(target_verify(t, &res, &status), 0);
+        cr_assert(res.ok, "target %d found %llu bad words", t->pid, (unsigned long long) res.bad_words);
+        cr_assert_eq(status, 0);
+        target_stop(t);
+}
+
+/* A denied request left the target exactly as it was: running, untraced. */
+static void assert_untouched(Target *t) {
+        char s = proc_state(t->pid);
+        cr_assert(s == 'S' || s == 'R', "target in state %c", s);
+        cr_assert_eq(proc_tracer(t->pid), 0);
+        TargetResult res = {};
+        cr_assert_eq(target_check(t, &res), 0);
+        cr_assert(res.ok);
+}
+
+static void assert_denial_logged(pid_t pid, const char *reason) {
+        char pid_field[64];
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", pid);
+        const char *const needles[] = { "MESSAGE_ID=9d30549e49ee4ee7825e0c2bd2c759b7", pid_field, "MEMCR_RESULT=denied",
+                                        reason, NULL };
+        cr_assert(daemon_log_has(&d, needles), "denial of %d (%s) not logged", pid, reason);
+}
+
+Test(security, user_checkpoints_and_restores_own_process) {
+        Target t;
+
+        cr_assert_eq(target_start_as(&t, small, ALICE, ALICE), 0);
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        cr_assert_eq(proc_state(t.pid), 't');
+        cr_assert_eq(as_alice(MSG_STATUS, t.pid), MEMCR_OK);
+        cr_assert_eq(as_alice(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+Test(security, user_is_denied_another_users_process) {
+        Target t;
+
+        cr_assert_eq(target_start_as(&t, small, BOB, BOB), 0);
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_ERR_DENIED);
+        assert_untouched(&t);
+        assert_denial_logged(t.pid, "MEMCR_REASON=target's uids differ");
+        verify(&t);
+}
+
+Test(security, user_is_denied_root_process) {
+        Target t;
+
+        cr_assert_eq(target_start(&t, small), 0);
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_ERR_DENIED);
+        assert_untouched(&t);
+        verify(&t);
+}
+
+Test(security, user_is_denied_own_process_with_a_capability) {
+        Target t;
+
+        cr_assert_eq(target_start_full(&t, small, ALICE, ALICE, CAP_NET_BIND_SERVICE), 0);
+        cr_assert_neq(proc_status_kb(t.pid, "CapEff"), 0, "target has no capability");
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_ERR_DENIED);
+        assert_untouched(&t);
+        assert_denial_logged(t.pid, "capabilities");
+        /* Root may. */
+        cr_assert_eq(as_root(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        cr_assert_eq(as_root(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+Test(security, user_is_denied_process_whose_saved_uid_differs) {
+        Target t;
+        const char *const args[] = { "--heap=8", "--threads=2", "--setresgid=4242:4242:4242",
+                                     "--setresuid=4242:4242:0", NULL };
+
+        cr_assert_eq(target_start(&t, args), 0);
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_ERR_DENIED);
+        assert_untouched(&t);
+        assert_denial_logged(t.pid, "uids differ");
+        cr_assert_eq(as_root(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        cr_assert_eq(as_root(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+Test(security, group_rules) {
+        Target t;
+        const char *const args[] = { "--heap=8", "--threads=2", "--setresgid=4242:4242:5555",
+                                     "--setresuid=4242:4242:4242", NULL };
+        const gid_t plain[] = { SOCKET_GROUP }, with_extra[] = { SOCKET_GROUP, EXTRA_GROUP };
+
+        cr_assert_eq(target_start(&t, args), 0);
+        /* Saved gid 5555 is not among alice's groups... */
+        cr_assert_eq(request_as(ALICE, ALICE, plain, 1, MSG_CHECKPOINT, t.pid), MEMCR_ERR_DENIED);
+        assert_untouched(&t);
+        assert_denial_logged(t.pid, "gids");
+        /* ...unless it is one of her supplementary groups. */
+        cr_assert_eq(request_as(ALICE, ALICE, with_extra, 2, MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        cr_assert_eq(request_as(ALICE, ALICE, with_extra, 2, MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+Test(security, restore_by_another_user_is_denied) {
+        Target t;
+
+        cr_assert_eq(target_start_as(&t, small, ALICE, ALICE), 0);
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        cr_assert_eq(as_bob(MSG_RESTORE, t.pid), MEMCR_ERR_DENIED);
+        cr_assert_eq(as_bob(MSG_STATUS, t.pid), MEMCR_ERR_DENIED);
+        cr_assert_eq(proc_state(t.pid), 't', "a denied restore changed the target");
+        assert_denial_logged(t.pid, "MEMCR_OP=restore");
+        cr_assert_eq(as_alice(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+Test(security, root_may_checkpoint_any_user) {
+        Target t;
+
+        cr_assert_eq(target_start_as(&t, small, BOB, BOB), 0);
+        cr_assert_eq(as_root(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        /* The owner may restore what root froze. */
+        cr_assert_eq(as_bob(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+Test(security, user_outside_the_socket_group_cannot_connect) {
+        Target t;
+
+        cr_assert_eq(target_start_as(&t, small, ALICE, ALICE), 0);
+        cr_assert_eq(request_as(ALICE, ALICE, NULL, 0, MSG_CHECKPOINT, t.pid), -1);
+        assert_untouched(&t);
+        verify(&t);
+}
+
+/* ---- What a dump reveals and whether a changed dump is ever used ---- */
+
+/* The watcher's descriptor for the dump file, opened through /proc. */
+static int open_dump_of(pid_t watcher) {
+        char dir[64], path[512], target[512];
+        DIR *dd;
+        struct dirent *de;
+        int fd = -1;
+
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", watcher);
+        dd = opendir(dir);
+        cr_assert_not_null(dd);
+        while (fd < 0 && (de = readdir(dd))) {
+                ssize_t n;
+                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                n = readlink(path, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = 0;
+                if (strstr(target, d.state) && strstr(target, "(deleted)"))
+                        fd = open(path, O_RDWR | O_CLOEXEC);
+        }
+        closedir(dd);
+        cr_assert_geq(fd, 0, "no dump file held by watcher %d", watcher);
+        return fd;
+}
+
+static pid_t watcher_of(pid_t pid) {
+        Message m = {};
+        pid_t w;
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, pid, 0, &m), 0);
+        cr_assert_eq(m.result, MEMCR_OK);
+        w = (pid_t) m.watcher_pid;
+        message_done(&m);
+        return w;
+}
+
+typedef enum Tamper { FLIP, SWAP, TRUNCATE, APPEND } Tamper;
+
+static void tamper_and_restore(Tamper how) {
+        const char *const args[] = { "--mmap=32", "--threads=2", NULL };
+        struct dump_header h;
+        Target t;
+        Message m = {};
+        int fd;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        cr_assert_eq(as_root(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        fd = open_dump_of(watcher_of(t.pid));
+        cr_assert_eq(pread_full(fd, &h, sizeof(h), 0), 0);
+        cr_assert_eq(memcmp(h.magic, DUMP_MAGIC, 8), 0);
+        cr_assert_geq(h.n_chunks, 2);
+
+        struct dump_chunk *idx = malloc(h.n_chunks * sizeof(*idx));
+        cr_assert_eq(pread_full(fd, idx, h.n_chunks * sizeof(*idx), (off_t) h.index_offset), 0);
+        switch (how) {
+        case FLIP: {
+                uint8_t b;
+                off_t off = (off_t) idx[h.n_chunks / 2].offset + 1234;
+                cr_assert_eq(pread_full(fd, &b, 1, off), 0);
+                b ^= 0x10;
+                cr_assert_eq(pwrite_full(fd, &b, 1, off), 0);
+                break;
+        }
+        case SWAP: {
+                /* Two chunks of the same size exchange places. */
+                size_t a = 0, b = 1;
+                while (b < h.n_chunks && idx[b].stored_len != idx[a].stored_len)
+                        b++;
+                cr_assert_lt(b, h.n_chunks);
+                uint8_t *x = malloc(idx[a].stored_len), *y = malloc(idx[b].stored_len);
+                cr_assert_eq(pread_full(fd, x, idx[a].stored_len, (off_t) idx[a].offset), 0);
+                cr_assert_eq(pread_full(fd, y, idx[b].stored_len, (off_t) idx[b].offset), 0);
+                cr_assert_eq(pwrite_full(fd, y, idx[b].stored_len, (off_t) idx[a].offset), 0);
+                cr_assert_eq(pwrite_full(fd, x, idx[a].stored_len, (off_t) idx[b].offset), 0);
+                free(x);
+                free(y);
+                break;
+        }
+        case TRUNCATE:
+                cr_assert_eq(ftruncate(fd, (off_t) idx[h.n_chunks - 1].offset), 0);
+                break;
+        case APPEND:
+                cr_assert_eq(pwrite_full(fd, "more", 4, (off_t) h.file_size), 0);
+                break;
+        }
+        free(idx);
+        close(fd);
+
+        /* Restore refuses the dump: the target is killed, never resumed with
+         * wrong memory, and the log says why. */
+        cr_assert_eq(daemon_request(&d, MSG_RESTORE, t.pid, 0, &m), 0);
+        cr_assert_eq(m.result, MEMCR_ERR_KILLED, "result %s: %s", memcr_result_to_string(m.result), m.message ?: "");
+        message_done(&m);
+        int st;
+        cr_assert_eq(waitpid(t.pid, &st, 0), t.pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "target was not killed");
+        t.reaped = true;
+        target_stop(&t);
+
+        char pid_field[64];
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", t.pid);
+        const char *const needles[] = { "MESSAGE_ID=4d2c111ec80c4c54b179bb720ed38ea2", pid_field, "Bad message", NULL };
+        cr_assert(daemon_log_has(&d, needles), "the kill and its reason were not logged");
+}
+
+Test(security, tampered_dump_flipped_byte) {
+        tamper_and_restore(FLIP);
+}
+
+Test(security, tampered_dump_swapped_chunks) {
+        tamper_and_restore(SWAP);
+}
+
+Test(security, tampered_dump_truncated) {
+        tamper_and_restore(TRUNCATE);
+}
+
+Test(security, tampered_dump_appended) {
+        tamper_and_restore(APPEND);
+}
+
+Test(security, dump_is_encrypted_and_key_is_kept_out_of_core_dumps) {
+        const char *const args[] = { "--mmap=16", "--threads=2", "--compressible", NULL };
+        Target t;
+        pid_t w;
+        int fd;
+        char path[64], line[512];
+        FILE *f;
+        bool key_page = false;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        cr_assert_eq(as_root(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        w = watcher_of(t.pid);
+
+        /* The text the target's memory is full of appears nowhere in the dump. */
+        fd = open_dump_of(w);
+        struct stat st;
+        cr_assert_eq(fstat(fd, &st), 0);
+        char *buf = malloc((size_t) st.st_size);
+        cr_assert_eq(pread_full(fd, buf, (size_t) st.st_size, 0), 0);
+        cr_assert_null(memmem(buf, (size_t) st.st_size, "memcr parks", 11), "clear text in the dump");
+        free(buf);
+        close(fd);
+
+        /* The key lives in a page of its own, excluded from core dumps (dd)
+         * and wiped in a forked child (wf). */
+        snprintf(path, sizeof(path), "/proc/%d/smaps", w);
+        f = fopen(path, "re");
+        cr_assert_not_null(f);
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " dd") && strstr(line, " wf"))
+                        key_page = true;
+        fclose(f);
+        cr_assert(key_page, "no dont-dump, wipe-on-fork page in the watcher");
+
+        cr_assert_eq(as_root(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+static void compressed(const char *codec) {
+        const char *const args[] = { "--mmap=256", "--threads=2", "--compressible", NULL };
+        Target t;
+        Message req = { .type = MSG_CHECKPOINT }, m = {};
+        int fd;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        fd = daemon_connect(&d);
+        cr_assert_geq(fd, 0);
+        message_set_u32(&req, TAG_PID, (uint32_t) t.pid);
+        cr_assert_eq(message_set_string(&req, TAG_CODEC, codec), 0);
+        cr_assert_eq(message_send(fd, &req, NULL, 0), 0);
+        cr_assert_eq(message_recv(fd, &m, NULL, 0, NULL), 0);
+        cr_assert_eq(m.result, MEMCR_OK, "%s", m.message ?: "");
+        cr_log_info("%s: %llu bytes of pages in a %llu byte dump", codec, (unsigned long long) m.dump_bytes,
+                    (unsigned long long) m.dump_file_bytes);
+        cr_assert_geq(m.dump_bytes, 256u << 20);
+        cr_assert_leq(m.dump_file_bytes * 4, m.dump_bytes, "not 4 times smaller");
+        message_done(&m);
+        message_done(&req);
+        close(fd);
+        cr_assert_eq(as_root(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
+
+Test(security, lz4_dump_is_four_times_smaller) {
+        compressed("lz4");
+}
+
+Test(security, zstd_dump_is_four_times_smaller) {
+        compressed("zstd");
+}
+
+Test(security, nothing_guessable_is_exposed) {
+        Target t;
+        char line[1024], watch_dir[256];
+        FILE *f;
+        int named = 0;
+
+        cr_assert_eq(target_start(&t, small), 0);
+        cr_assert_eq(as_root(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        snprintf(watch_dir, sizeof(watch_dir), "%s/watch/", d.runtime);
+
+        /* Every UNIX socket with a name: ours are memcrd's and the watcher's,
+         * inside the 0700 directory. No abstract socket of ours exists. */
+        f = fopen("/proc/net/unix", "re");
+        cr_assert_not_null(f);
+        while (fgets(line, sizeof(line), f)) {
+                char *path = strrchr(line, ' ');
+                if (!path || !strstr(line, d.dir))
+                        continue;
+                path++;
+                path[strcspn(path, "\n")] = 0;
+                named++;
+                cr_assert(strcmp(path, d.sock) == 0 || strncmp(path, watch_dir, strlen(watch_dir)) == 0,
+                          "unexpected socket %s", path);
+        }
+        fclose(f);
+        cr_assert_geq(named, 2);
+        f = fopen("/proc/net/unix", "re");
+        while (fgets(line, sizeof(line), f))
+                cr_assert_null(strstr(line, "@memcr"), "abstract socket: %s", line);
+        fclose(f);
+
+        struct stat st;
+        cr_assert_eq(stat(watch_dir, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0700);
+        cr_assert_eq(count_dir_entries(watch_dir), 1);
+        cr_assert_eq(stat(d.state, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0700);
+        cr_assert_eq(count_dir_entries(d.state), 0, "the dump has a name");
+
+        cr_assert_eq(as_root(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+}
