@@ -226,6 +226,14 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
         assert(pidfd >= 0);
         assert(ret);
 
+        /* The pidfd pins the process the caller meant: if it has exited, the
+         * PID may already name somebody else, who must not even be stopped. */
+        r = pidfd_alive(pidfd);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return log_debug_errno(-ESRCH, "process %i has exited", pid);
+
         t = calloc(1, sizeof(Tracee));
         if (!t)
                 return -ENOMEM;
@@ -745,10 +753,10 @@ int tracee_kill(Tracee *t) {
 }
 
 bool tracee_is_dead(Tracee *t) {
-        if (pidfd_alive(t->pidfd) == 0)
-                return true;
-        /* Threads of a killed tracee stay zombies until we collect them, so the
-         * pidfd does not report the exit yet: look at the threads themselves. */
+        /* Look at the threads we hold, not at the pidfd: threads of a killed
+         * tracee stay zombies until we collect them (so the pidfd does not
+         * report the exit yet), and after a PID was recycled the threads we
+         * hold belong to a live process that the pidfd does not name. */
         for (size_t i = 0; i < t->n_threads; i++) {
                 char state;
 

@@ -496,3 +496,50 @@ Test(engine, target_killed_during_checkpoint) {
         cr_assert(state == 0 || state == 'Z', "target in state %c", state);
         target_stop(&t);
 }
+
+/* The process named by a request exits and its PID is given to another
+ * process before the seize: the newcomer must not be touched. */
+Test(engine, recycled_pid_is_not_touched) {
+        const char *args[] = { "--heap=8", "--threads=2", NULL };
+        CheckpointOptions o = options();
+        Frozen *f = NULL;
+        Target t = { .pid = -1 };
+        pid_t victim;
+        int pidfd, r;
+
+        victim = fork();
+        cr_assert_geq(victim, 0);
+        if (victim == 0) {
+                pause();
+                _exit(0);
+        }
+        pidfd = (int) syscall(SYS_pidfd_open, victim, 0);
+        cr_assert_geq(pidfd, 0);
+        cr_assert_eq(kill(victim, SIGKILL), 0);
+        cr_assert_eq(waitpid(victim, NULL, 0), victim);
+
+        /* Hand the PID out again: the next fork gets ns_last_pid + 1. */
+        for (int attempt = 0; attempt < 50; attempt++) {
+                FILE *ns = fopen("/proc/sys/kernel/ns_last_pid", "we");
+                if (!ns)
+                        cr_skip_test("cannot set ns_last_pid: %s", strerror(errno));
+                fprintf(ns, "%d", victim - 1);
+                fclose(ns);
+                cr_assert_eq(target_start(&t, args), 0);
+                if (t.pid == victim)
+                        break;
+                target_stop(&t);
+                t.pid = -1;
+        }
+        if (t.pid != victim)
+                cr_skip_test("could not recycle PID %d", victim);
+
+        r = memcr_checkpoint(victim, pidfd, &o, &f);
+        cr_assert_eq(r, -ESRCH, "checkpoint of a recycled PID returned %s", strerror(-r));
+        cr_assert_null(f);
+        cr_assert_eq(proc_tracer(t.pid), 0, "the new process was seized");
+        cr_assert_eq(count_dir_entries(dump_dir), 0);
+        close(pidfd);
+        assert_check(&t);
+        assert_verified(&t, 0, 0);
+}
