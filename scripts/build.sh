@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Configure and build memcr: build/ (normal) and, with --asan, build-asan/
 # (AddressSanitizer + UndefinedBehaviorSanitizer; the parasite is never
-# instrumented).
+# instrumented), with --fuzz, build-fuzz/ (clang, libFuzzer targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,10 @@ setup() {
 }
 
 setup build
-if [ "${1:-}" = --asan ]; then
-        setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
-fi
+for arg in "$@"; do
+        case $arg in
+        --asan) setup build-asan -Db_sanitize=address,undefined -Db_lundef=false ;;
+        --fuzz) CC=clang setup build-fuzz -Dfuzz=true -Dtests=false ;;
+        *) echo "unknown option $arg" >&2; exit 2 ;;
+        esac
+done

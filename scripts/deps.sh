@@ -9,7 +9,7 @@ PACKAGES=(
         gcc binutils meson ninja-build pkg-config python3
         libsystemd-dev libcap-dev libselinux1-dev libssl-dev liblz4-dev libzstd-dev
         # tests
-        libcriterion-dev clang util-linux procps
+        libcriterion-dev clang libclang-rt-14-dev util-linux procps
 )
 
 missing=()
