@@ -210,6 +210,7 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
 
         topts = (TransferOptions) {
                 .workers = f->workers,
+                .pid = pid,
                 .deadline = o->deadline,
                 .progress = o->progress,
                 .userdata = o->userdata,
@@ -233,7 +234,7 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
                 log_debug_errno(r, "dropping pages failed after %zu of %zu ranges: %m", done, ranges.n);
                 /* Put back what was dropped (all of it: writing intact pages
                  * again is harmless), then cure and release. */
-                topts = (TransferOptions) { .workers = f->workers };
+                topts = (TransferOptions) { .workers = f->workers, .pid = pid };
                 k = transfer_from_dump(f->dump, p->fds[PARASITE_FD_MEM], &topts);
                 if (k < 0) {
                         log_debug_errno(k, "putting pages back failed: %m");

@@ -45,6 +45,7 @@ int memcr_restore(Frozen *f, memcr_progress_t progress, void *userdata, RestoreS
         if (f->memory_out) {
                 TransferOptions o = {
                         .workers = f->workers,
+                        .pid = f->pid,
                         .progress = progress,
                         .userdata = userdata,
                 };

@@ -3,18 +3,21 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "transfer.h"
+#include "vma.h"
 
 #define MAX_WORKERS 16
 
 typedef struct Job {
         Dump *dump;
         int mem_fd;
+        pid_t pid;
         bool to_dump;
         usec_t deadline;
         transfer_progress_t progress;
@@ -31,6 +34,32 @@ typedef struct Job {
 unsigned transfer_default_workers(void) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         return (unsigned) MAX(1L, MIN(n, 4L));
+}
+
+/* process_vm_readv/writev copy once, straight between our buffer and the
+ * target's pages; /proc/PID/mem goes through a bounce page (twice), but it
+ * also reaches areas the target itself may not read or write (PROT_NONE,
+ * read-only), with FOLL_FORCE. */
+static int read_target(Job *j, const struct dump_chunk *c, void *buf) {
+        const struct dump_region *reg = &j->dump->regions[c->region];
+
+        if (j->pid > 0 && (reg->vma_flags & VMA_READ)) {
+                struct iovec l = { buf, c->raw_len }, r = { (void *) (uintptr_t) c->addr, c->raw_len };
+                if (process_vm_readv(j->pid, &l, 1, &r, 1, 0) == (ssize_t) c->raw_len)
+                        return 0;
+        }
+        return pread_full(j->mem_fd, buf, c->raw_len, (off_t) c->addr);
+}
+
+static int write_target(Job *j, const struct dump_chunk *c, const void *buf) {
+        const struct dump_region *reg = &j->dump->regions[c->region];
+
+        if (j->pid > 0 && (reg->vma_flags & VMA_WRITE)) {
+                struct iovec l = { (void *) buf, c->raw_len }, r = { (void *) (uintptr_t) c->addr, c->raw_len };
+                if (process_vm_writev(j->pid, &l, 1, &r, 1, 0) == (ssize_t) c->raw_len)
+                        return 0;
+        }
+        return pwrite_full(j->mem_fd, buf, c->raw_len, (off_t) c->addr);
 }
 
 static void set_error(Job *j, int r) {
@@ -68,13 +97,13 @@ static void *worker(void *userdata) {
                 c = &j->dump->chunks[idx];
 
                 if (j->to_dump) {
-                        r = pread_full(j->mem_fd, raw, c->raw_len, (off_t) c->addr);
+                        r = read_target(j, c, raw);
                         if (r >= 0)
                                 r = dump_store_chunk(&w, idx, raw);
                 } else {
                         r = dump_load_chunk(&w, idx, raw);
                         if (r >= 0)
-                                r = pwrite_full(j->mem_fd, raw, c->raw_len, (off_t) c->addr);
+                                r = write_target(j, c, raw);
                 }
                 if (r < 0) {
                         log_debug_errno(r, "chunk %zu at 0x%llx: %m", idx,
@@ -162,6 +191,7 @@ int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o) {
         Job j = {
                 .dump = d,
                 .mem_fd = mem_fd,
+                .pid = o->pid,
                 .to_dump = true,
                 .deadline = o->deadline,
                 .progress = o->progress,
@@ -174,6 +204,7 @@ int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o) {
         Job j = {
                 .dump = d,
                 .mem_fd = mem_fd,
+                .pid = o->pid,
                 .to_dump = false,
                 .deadline = o->deadline,
                 .progress = o->progress,

@@ -8,6 +8,7 @@
  */
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "dump.h"
 #include "time-util.h"
@@ -19,6 +20,7 @@ typedef int (*transfer_progress_t)(uint64_t done, uint64_t total, void *userdata
 
 typedef struct TransferOptions {
         unsigned workers;  /* >= 1 */
+        pid_t pid;         /* the target: process_vm_readv/writev where the area allows, 0 = never */
         usec_t deadline;   /* CLOCK_MONOTONIC, 0 = none */
         transfer_progress_t progress;
         void *userdata;
