@@ -8,7 +8,8 @@
  * no call/ret ever touches a shadow stack), no floating point or vector
  * registers (-mgeneral-regs-only), no writable globals (the code mapping is
  * read-only). The only system calls made are listed in SECURITY.md and
- * memcrd(8): openat, close, socketpair, madvise, recvmsg, pwrite64.
+ * memcrd(8): openat, close, socketpair, madvise, recvmsg, pwrite64, and for
+ * lazy restore ioctl (USERFAULTFD_IOC_NEW) or userfaultfd.
  */
 
 #include <asm/unistd.h>
@@ -170,6 +171,24 @@ static always_inline long do_recv_fd(struct parasite_args *a) {
         return 0;
 }
 
+#define USERFAULTFD_IOC_NEW_ 0xaa00
+#define O_NONBLOCK_ 04000
+
+static always_inline long do_userfaultfd(struct parasite_args *a) {
+        long r;
+
+        /* Without UFFD_USER_MODE_ONLY: faults taken by the kernel on our
+         * behalf (read() into a missing page) must reach the handler too. */
+        if (a->fds[0] >= 0)
+                r = sys3(__NR_ioctl, a->fds[0], USERFAULTFD_IOC_NEW_, O_CLOEXEC_ | O_NONBLOCK_);
+        else
+                r = sys3(__NR_userfaultfd, O_CLOEXEC_ | O_NONBLOCK_, 0, 0);
+        if (r < 0)
+                return r;
+        a->fds[1] = (int32_t) r;
+        return 0;
+}
+
 static always_inline long do_write(struct parasite_args *a) {
         uint64_t off = a->arg;
 
@@ -217,6 +236,9 @@ parasite_entry(struct parasite_args *a) {
                         break;
                 case PARASITE_CMD_WRITE:
                         r = do_write(a);
+                        break;
+                case PARASITE_CMD_USERFAULTFD:
+                        r = do_userfaultfd(a);
                         break;
                 default:
                         r = -EINVAL_;

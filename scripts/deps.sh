@@ -10,6 +10,10 @@ PACKAGES=(
         libsystemd-dev libcap-dev libselinux1-dev libssl-dev liblz4-dev libzstd-dev
         # tests
         libcriterion-dev clang libclang-rt-14-dev util-linux procps
+        # tests under a booted systemd (tests/systemd)
+        systemd dbus polkitd bsdutils acl man-db
+        # Debian packaging
+        build-essential debhelper dpkg-dev fakeroot lintian
 )
 
 missing=()

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,10 +15,26 @@ struct CipherKey {
         uint8_t key[CIPHER_KEY_SIZE];
 };
 
+/* Two contexts, one per direction, each keyed once: per chunk only the
+ * nonce changes (a full initialisation per chunk costs more than sealing a
+ * small chunk, with OpenSSL 3's implicit algorithm fetches). */
 struct CipherCtx {
-        EVP_CIPHER_CTX *ctx;
+        EVP_CIPHER_CTX *enc, *dec;
+        bool enc_keyed, dec_keyed;
         const CipherKey *key;
 };
+
+static EVP_CIPHER *gcm_cipher = NULL;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+
+static void fetch_gcm(void) {
+        gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *aes_256_gcm(void) {
+        pthread_once(&gcm_once, fetch_gcm);
+        return gcm_cipher ?: EVP_aes_256_gcm();
+}
 
 int cipher_key_new(CipherKey **ret) {
         size_t size = (size_t) getpagesize();
@@ -54,9 +71,10 @@ int cipher_ctx_new(const CipherKey *k, CipherCtx **ret) {
         c = calloc(1, sizeof(CipherCtx));
         if (!c)
                 return -ENOMEM;
-        c->ctx = EVP_CIPHER_CTX_new();
-        if (!c->ctx) {
-                free(c);
+        c->enc = EVP_CIPHER_CTX_new();
+        c->dec = EVP_CIPHER_CTX_new();
+        if (!c->enc || !c->dec) {
+                cipher_ctx_free(c);
                 return -ENOMEM;
         }
         c->key = k;
@@ -67,20 +85,25 @@ int cipher_ctx_new(const CipherKey *k, CipherCtx **ret) {
 CipherCtx *cipher_ctx_free(CipherCtx *c) {
         if (!c)
                 return NULL;
-        EVP_CIPHER_CTX_free(c->ctx);
+        EVP_CIPHER_CTX_free(c->enc);
+        EVP_CIPHER_CTX_free(c->dec);
         free(c);
         return NULL;
 }
 
 static int start(CipherCtx *c, bool enc, const uint8_t nonce[CIPHER_NONCE_SIZE]) {
+        EVP_CIPHER_CTX *ctx = enc ? c->enc : c->dec;
+        bool *keyed = enc ? &c->enc_keyed : &c->dec_keyed;
+
         /* Default IV length of GCM is 12 bytes, which is what we use. */
-        if (enc) {
-                if (EVP_EncryptInit_ex(c->ctx, EVP_aes_256_gcm(), NULL, c->key->key, nonce) != 1)
+        if (!*keyed) {
+                if (EVP_CipherInit_ex(ctx, aes_256_gcm(), NULL, c->key->key, nonce, enc) != 1)
                         return -EIO;
-        } else {
-                if (EVP_DecryptInit_ex(c->ctx, EVP_aes_256_gcm(), NULL, c->key->key, nonce) != 1)
-                        return -EIO;
+                *keyed = true;
+                return 0;
         }
+        if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc) != 1)
+                return -EIO;
         return 0;
 }
 
@@ -93,21 +116,22 @@ int cipher_seal(CipherCtx *c, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZ
         r = start(c, true, nonce);
         if (r < 0)
                 return r;
-        if (EVP_EncryptUpdate(c->ctx, NULL, &n, aad, (int) aad_len) != 1)
+        EVP_CIPHER_CTX *ctx = c->enc;
+        if (EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
                 return -EIO;
         if (p == PROTECTION_ENCRYPT) {
-                if (EVP_EncryptUpdate(c->ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
+                if (EVP_EncryptUpdate(ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
                         return -EIO;
         } else {
                 /* Authenticate the clear text as additional data. */
-                if (EVP_EncryptUpdate(c->ctx, NULL, &n, in, (int) len) != 1)
+                if (EVP_EncryptUpdate(ctx, NULL, &n, in, (int) len) != 1)
                         return -EIO;
                 if (out != in)
                         memcpy(out, in, len);
         }
-        if (EVP_EncryptFinal_ex(c->ctx, NULL, &n) != 1)
+        if (EVP_EncryptFinal_ex(ctx, NULL, &n) != 1)
                 return -EIO;
-        if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG, CIPHER_TAG_SIZE, tag) != 1)
+        if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CIPHER_TAG_SIZE, tag) != 1)
                 return -EIO;
         return 0;
 }
@@ -123,20 +147,21 @@ int cipher_open(CipherCtx *c, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZ
         r = start(c, false, nonce);
         if (r < 0)
                 return r;
-        if (EVP_DecryptUpdate(c->ctx, NULL, &n, aad, (int) aad_len) != 1)
+        EVP_CIPHER_CTX *ctx = c->dec;
+        if (EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
                 return -EIO;
         if (p == PROTECTION_ENCRYPT) {
-                if (EVP_DecryptUpdate(c->ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
+                if (EVP_DecryptUpdate(ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
                         return -EIO;
         } else {
-                if (EVP_DecryptUpdate(c->ctx, NULL, &n, in, (int) len) != 1)
+                if (EVP_DecryptUpdate(ctx, NULL, &n, in, (int) len) != 1)
                         return -EIO;
                 if (out != in)
                         memcpy(out, in, len);
         }
-        if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, CIPHER_TAG_SIZE, (void *) tag) != 1)
+        if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CIPHER_TAG_SIZE, (void *) tag) != 1)
                 return -EIO;
-        if (EVP_DecryptFinal_ex(c->ctx, final, &n) != 1)
+        if (EVP_DecryptFinal_ex(ctx, final, &n) != 1)
                 return -EBADMSG;
         return 0;
 }

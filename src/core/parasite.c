@@ -120,6 +120,10 @@ static int open_proc_mem(Tracee *t, Parasite *p) {
 }
 
 int parasite_infect(Tracee *t, Parasite **ret) {
+        return parasite_infect_full(t, 0, ret);
+}
+
+int parasite_infect_full(Tracee *t, uint64_t init_flags, Parasite **ret) {
         _cleanup_parasite_ Parasite *p = NULL;
         struct parasite_args a = {};
         int r;
@@ -155,8 +159,9 @@ int parasite_infect(Tracee *t, Parasite **ret) {
                 return r;
 
         a.cmd = PARASITE_CMD_INIT;
+        a.nr = init_flags;
         r = run_cmd(p, &a, NULL, 0);
-        if (r == -EACCES) {
+        if (r == -EACCES && !(init_flags & PARASITE_INIT_NO_MEM)) {
                 /* A process that is not dumpable may not open its own mem and
                  * pagemap (they belong to root then). Open them from here, which
                  * works when we run as root, and let the parasite do the rest. */
@@ -268,6 +273,31 @@ int parasite_write(Parasite *p, int remote_fd, const struct parasite_range *rang
                 offset = a.arg;
                 done += batch;
         }
+        return 0;
+}
+
+int parasite_userfaultfd(Parasite *p, int dev_fd, int *ret_fd) {
+        struct parasite_args a = { .cmd = PARASITE_CMD_USERFAULTFD };
+        int remote_dev = -1, fd, r;
+
+        if (dev_fd >= 0) {
+                r = parasite_send_fd(p, dev_fd, &remote_dev);
+                if (r < 0)
+                        return r;
+        }
+        a.fds[0] = remote_dev;
+        a.fds[1] = a.fds[2] = a.fds[3] = -1;
+        r = run_cmd(p, &a, NULL, 0);
+        if (remote_dev >= 0)
+                (void) parasite_close_remote(p, remote_dev);
+        if (r < 0)
+                return log_debug_errno(r, "creating a userfaultfd in %i failed: %m", p->tracee->pid);
+
+        fd = getfd(p->tracee, a.fds[1]);
+        (void) parasite_close_remote(p, a.fds[1]);
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
         return 0;
 }
 

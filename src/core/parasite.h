@@ -24,6 +24,9 @@ typedef struct Parasite {
 /* Prepare the executor, map and start the parasite, take its descriptors.
  * On failure the target is cured before returning. */
 int parasite_infect(Tracee *t, Parasite **ret);
+/* Same, with PARASITE_INIT_* flags (PARASITE_INIT_NO_MEM: mem and pagemap
+ * descriptors are not needed). */
+int parasite_infect_full(Tracee *t, uint64_t init_flags, Parasite **ret);
 
 /* madvise() ranges inside the target; *ret_done = number of ranges done. */
 int parasite_madvise(Parasite *p, const struct parasite_range *ranges, size_t n, int advice,
@@ -35,6 +38,10 @@ int parasite_send_fd(Parasite *p, int fd, int *ret_remote_fd);
 /* The target writes ranges of its own memory to remote_fd at offset. */
 int parasite_write(Parasite *p, int remote_fd, const struct parasite_range *ranges, size_t n,
                    uint64_t offset);
+
+/* Create a userfaultfd inside the target (from dev_fd, our /dev/userfaultfd
+ * descriptor, or with userfaultfd(2) if dev_fd < 0) and return our copy. */
+int parasite_userfaultfd(Parasite *p, int dev_fd, int *ret_fd);
 
 /* Close a descriptor inside the target. */
 int parasite_close_remote(Parasite *p, int remote_fd);

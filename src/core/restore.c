@@ -13,6 +13,17 @@ static bool process_alive(int pidfd) {
         return poll(&p, 1, 0) == 0;
 }
 
+/* Killed by someone else? Its memory is gone a moment before its threads
+ * are zombies, so a failed transfer may see the one before the other. */
+static bool target_died(Frozen *f) {
+        for (int i = 0; i < 100; i++) {
+                if (!process_alive(f->pidfd) || tracee_is_dead(f->tracee))
+                        return true;
+                usleep_safe(USEC_PER_MSEC);
+        }
+        return false;
+}
+
 int memcr_kill(Frozen *f) {
         assert(f);
 
@@ -58,7 +69,7 @@ int memcr_restore(Frozen *f, memcr_progress_t progress, void *userdata, RestoreS
                 }
                 r = transfer_from_dump(f->dump, f->mem_fd, &o);
                 if (r < 0) {
-                        bool died = !process_alive(f->pidfd);
+                        bool died = target_died(f);
 
                         log_debug_errno(r, "restoring %i failed, killing it: %m", f->pid);
                         memcr_kill(f);

@@ -292,7 +292,8 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                                 t->threads[i].gone = t->threads[i].reaped = true;
                                 continue;
                         }
-                        if (r >= 0)
+                        if (r >= 0 || r == -EAGAIN)
+                                /* An exec event is a stop too: it can be detached from there. */
                                 t->threads[i].stopped = true;
                         if (r == -ETIMEDOUT) {
                                 char state = '?';

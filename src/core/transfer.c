@@ -22,6 +22,8 @@ typedef struct Job {
         usec_t deadline;
         transfer_progress_t progress;
         void *userdata;
+        bool (*filter)(const Dump *d, size_t idx, void *userdata);
+        void *filter_userdata;
         _Atomic size_t next;
         _Atomic int error;
         _Atomic uint64_t done_bytes;
@@ -90,6 +92,8 @@ static void *worker(void *userdata) {
 
                 if (idx >= j->dump->n_chunks || atomic_load(&j->error) != 0)
                         break;
+                if (j->filter && !j->filter(j->dump, idx, j->filter_userdata))
+                        continue;
                 if (j->deadline != 0 && now_usec(CLOCK_MONOTONIC) > j->deadline) {
                         set_error(j, -ETIME);
                         break;
@@ -141,7 +145,8 @@ static int run(Job *j, unsigned n_workers) {
         unsigned started = 0;
 
         for (size_t i = 0; i < j->dump->n_chunks; i++)
-                j->total_bytes += j->dump->chunks[i].raw_len;
+                if (!j->filter || j->filter(j->dump, i, j->filter_userdata))
+                        j->total_bytes += j->dump->chunks[i].raw_len;
 
         n_workers = MAX(1u, MIN(n_workers, (unsigned) MAX_WORKERS));
         if (j->dump->n_chunks < n_workers)
@@ -196,6 +201,8 @@ int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o) {
                 .deadline = o->deadline,
                 .progress = o->progress,
                 .userdata = o->userdata,
+                .filter = o->filter,
+                .filter_userdata = o->filter_userdata,
         };
         return run(&j, o->workers);
 }
@@ -209,6 +216,8 @@ int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o) {
                 .deadline = o->deadline,
                 .progress = o->progress,
                 .userdata = o->userdata,
+                .filter = o->filter,
+                .filter_userdata = o->filter_userdata,
         };
         return run(&j, o->workers);
 }

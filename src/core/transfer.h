@@ -7,6 +7,7 @@
  * /proc/self/mem descriptor, which reaches PROT_NONE and read-only areas too.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,6 +25,9 @@ typedef struct TransferOptions {
         usec_t deadline;   /* CLOCK_MONOTONIC, 0 = none */
         transfer_progress_t progress;
         void *userdata;
+        /* Only chunks for which this returns true (NULL: all). */
+        bool (*filter)(const Dump *d, size_t idx, void *userdata);
+        void *filter_userdata;
 } TransferOptions;
 
 /* Read every planned chunk from the target and store it in the dump. */

@@ -56,6 +56,8 @@ static bool arg_quiet = false;
 static bool arg_legend = true;
 static bool arg_ask_password = false;
 static bool arg_no_encrypt = false;
+static bool arg_lazy = false;
+static bool arg_eager = false;
 static uint64_t arg_timeout_msec = 0;
 static uint64_t arg_max_frozen_sec = 0;
 static char *arg_dump_dir = NULL;
@@ -112,6 +114,9 @@ static void help(void) {
                "     --dump-dir=DIR      Directory for the dumps (checkpoint)\n"
                "     --compress=CODEC    Compress dumps: none, lz4, zstd (checkpoint)\n"
                "     --no-encrypt        Authenticate dumps but do not encrypt them (checkpoint)\n"
+               "     --lazy              Resume at once and stream memory back behind (restore;\n"
+               "                         with checkpoint: make it this process's default)\n"
+               "     --eager             Write all memory back before resuming (restore)\n"
                "     --ask-password      Let authorization ask for a password\n"
                "     --no-legend         Print no column headers and no footer (list)\n\n"
                "Exit status:\n"
@@ -263,6 +268,9 @@ static void json_write_info(FILE *f, const MemcrProcessInfo *i) {
         fputs(",\"protection\":", f);
         json_write_string(f, i->protection);
         fprintf(f, ",\"max_frozen_sec\":%" PRIu64, i->max_frozen_sec);
+        if (streq(i->state, "streaming"))
+                fprintf(f, ",\"done_bytes\":%" PRIu64 ",\"total_bytes\":%" PRIu64, i->done_bytes,
+                        i->total_bytes);
 }
 
 static void json_write_failure(pid_t pid, const char *result, int error, const char *message) {
@@ -435,6 +443,13 @@ static void print_status(const MemcrProcessInfo *i) {
                         printf(", %s", protection);
                 putchar('\n');
         }
+        if (streq(i->state, "streaming") && i->total_bytes > 0) {
+                char done[32], total[32];
+                STATUS_FIELD("Streaming", "%s of %s back in memory (%u%%)\n",
+                             format_bytes(done, sizeof(done), i->done_bytes),
+                             format_bytes(total, sizeof(total), i->total_bytes),
+                             (unsigned) (i->done_bytes * 100 / i->total_bytes));
+        }
         if (i->max_frozen_sec > 0) {
                 uint64_t after = UINT64_MAX;
 
@@ -463,6 +478,8 @@ static int do_request(MemcrClient *c, Operation op, pid_t pid, MemcrReply *ret) 
                 .max_frozen_sec = arg_max_frozen_sec,
                 .interactive = arg_ask_password,
                 .no_encrypt = arg_no_encrypt,
+                .lazy = arg_lazy,
+                .eager = arg_eager,
         };
         int r;
 
@@ -726,6 +743,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_DUMP_DIR,
                 ARG_COMPRESS,
                 ARG_NO_ENCRYPT,
+                ARG_LAZY,
+                ARG_EAGER,
                 ARG_ASK_PASSWORD,
                 ARG_NO_LEGEND,
         };
@@ -740,6 +759,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "dump-dir", required_argument, NULL, ARG_DUMP_DIR },
                 { "compress", required_argument, NULL, ARG_COMPRESS },
                 { "no-encrypt", no_argument, NULL, ARG_NO_ENCRYPT },
+                { "lazy", no_argument, NULL, ARG_LAZY },
+                { "eager", no_argument, NULL, ARG_EAGER },
                 { "ask-password", no_argument, NULL, ARG_ASK_PASSWORD },
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 {}
@@ -820,6 +841,12 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_ENCRYPT:
                         arg_no_encrypt = true;
                         break;
+                case ARG_LAZY:
+                        arg_lazy = true;
+                        break;
+                case ARG_EAGER:
+                        arg_eager = true;
+                        break;
                 case ARG_ASK_PASSWORD:
                         arg_ask_password = true;
                         break;
@@ -832,6 +859,10 @@ static int parse_argv(int argc, char *argv[]) {
                         assert(false);
                         return -EINVAL;
                 }
+        if (arg_lazy && arg_eager) {
+                log_error("--lazy and --eager contradict each other.");
+                return -EINVAL;
+        }
         return 1;
 }
 

@@ -72,6 +72,18 @@ static void help(void) {
                MEMCR_RUNTIME_DIR, MEMCR_STATE_DIR);
 }
 
+static int parse_seconds(const char *s, double *ret) {
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno != 0 || end == s || *end || v < 0 || v > 1e9)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 static int parse_bool(const char *s) {
         if (streq(s, "yes") || streq(s, "true") || streq(s, "1") || streq(s, "on"))
                 return 1;
@@ -150,14 +162,23 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_codec = optarg;
                         break;
                 case ARG_IDLE_TIMEOUT:
-                        arg_idle_timeout = strtod(optarg, NULL);
+                        if (parse_seconds(optarg, &arg_idle_timeout) < 0)
+                                return log_error_errno(-EINVAL, "invalid --idle-timeout: %s", optarg);
                         break;
                 case ARG_CLIENT_TIMEOUT:
-                        arg_client_timeout = strtod(optarg, NULL);
+                        if (parse_seconds(optarg, &arg_client_timeout) < 0)
+                                return log_error_errno(-EINVAL, "invalid --client-timeout: %s", optarg);
                         break;
-                case ARG_MAX_CLIENTS:
-                        arg_max_clients = (unsigned) strtoul(optarg, NULL, 10);
+                case ARG_MAX_CLIENTS: {
+                        char *end;
+                        unsigned long v;
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (errno != 0 || end == optarg || *end || v == 0 || v > 65536)
+                                return log_error_errno(-EINVAL, "invalid --max-clients: %s", optarg);
+                        arg_max_clients = (unsigned) v;
                         break;
+                }
                 case ARG_WATCHERS:
                         r = watcher_mode_from_string(optarg);
                         if (r < 0)
@@ -408,8 +429,12 @@ finish:
         registry_clear(&m.registry);
         sd_event_source_disable_unref(m.listen_source);
         sd_event_source_disable_unref(m.idle_timer);
-        if (!m.socket_activated)
+        if (!m.socket_activated && m.listen_fd >= 0) {
+                /* The socket we bound ourselves goes with us. */
                 safe_close(m.listen_fd);
+                if (arg_listen)
+                        (void) unlink(arg_listen);
+        }
         sd_bus_flush_close_unref(m.bus);
         sd_event_unref(m.event);
         free(m.runtime_dir);

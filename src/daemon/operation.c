@@ -45,6 +45,8 @@ struct Operation {
         bool replied;            /* the client has its answer */
         bool finished;           /* outcome handled, free pending */
         sd_event_source *free_source;
+        sd_event_source *lost_timer; /* the watcher is gone: waiting to see its process's fate */
+        usec_t lost_at;
         usec_t started;
         Client **waiters;        /* restore requests waiting for this checkpoint */
         size_t n_waiters;
@@ -105,6 +107,7 @@ Operation *operation_free(Operation *op) {
                 e->op = NULL;
         free(op->waiters);
         sd_event_source_disable_unref(op->free_source);
+        sd_event_source_disable_unref(op->lost_timer);
         watcher_launch_free(op->launch);
         conn_free(op->watcher);
         safe_close(op->pidfd);
@@ -309,24 +312,91 @@ static int on_watcher_message(Conn *conn, Message *msg, void *userdata) {
         return -ECONNRESET; /* done with this connection */
 }
 
-static void on_watcher_close(Conn *conn, int error, void *userdata) {
+static bool remove_stale_socket(Manager *m, pid_t pid);
+
+/* The watcher went away without an answer: it died (or was killed). Once it
+ * held the process, the kernel kills the process with it (PTRACE_O_EXITKILL),
+ * a moment after the watcher's connection closes; say which happened. */
+static void watcher_lost(Operation *op) {
+        bool target_dead = op->pidfd < 0 || pidfd_is_alive(op->pidfd) == 0;
+        Message m = { .type = MSG_REPLY };
+        char text[256];
+
+        (void) remove_stale_socket(op->manager, op->pid);
+        if (op->type == OP_REBUILD) {
+                /* Asked what it holds, it left without answering: it had just
+                 * finished (a restore under way when we started), or died. */
+                log_info("the watcher of %i went away without answering; forgetting %i", op->pid, op->pid);
+                rebuild_done(op, NULL);
+                return;
+        }
+        if (target_dead)
+                snprintf(text, sizeof(text),
+                         "the watcher of %i died during the %s; the kernel killed %i with it (fail-safe: it was "
+                         "seized)",
+                         op->pid, op_name(op), op->pid);
+        else
+                snprintf(text, sizeof(text), "the watcher of %i died during the %s, without an answer", op->pid,
+                         op_name(op));
+        log_struct(LOG_ERR, text, MESSAGE_ID(MEMCR_MESSAGE_WATCHER_LOST), LOG_FIELD("MEMCR_PID", "%i", (int) op->pid),
+                   LOG_FIELD("MEMCR_OP", "%s", op_name(op)),
+                   LOG_FIELD("MEMCR_RESULT", "%s", target_dead ? "killed" : "failed"), NULL);
+
+        message_set_u32(&m, TAG_RESULT, target_dead ? MEMCR_ERR_KILLED : MEMCR_ERR_FAILED);
+        message_set_u32(&m, TAG_ERRNO, target_dead ? ESRCH : ECONNRESET);
+        (void) message_set_string(&m, TAG_MESSAGE, text);
+        switch (op->type) {
+        case OP_CHECKPOINT:
+                checkpoint_done(op, &m, 0);
+                break;
+        case OP_RESTORE:
+                restore_done(op, &m, 0);
+                break;
+        case OP_REBUILD:
+                break;
+        }
+        message_done(&m);
+}
+
+#define WATCHER_LOST_GRACE (500 * USEC_PER_MSEC)
+
+static bool watcher_socket_served(Manager *m, pid_t pid);
+
+/* A watcher dies in steps: its descriptors close (we see its connection
+ * end, and its socket stop being served) and its process is killed with it
+ * (when it held it); with several threads, in either order. Wait for both. */
+static bool watcher_gone(Operation *op) {
+        bool settled = op->type == OP_REBUILD || op->pidfd < 0 || pidfd_is_alive(op->pidfd) == 0;
+        return settled && !watcher_socket_served(op->manager, op->pid);
+}
+
+static int on_lost_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Operation *op = userdata;
 
         if (op->finished)
-                return;
-        log_struct(LOG_ERR, "watcher went away without an answer", MESSAGE_ID(MEMCR_MESSAGE_WATCHER_LOST),
-                   LOG_FIELD("MEMCR_PID", "%i", (int) op->pid), LOG_FIELD("MEMCR_OP", "%s", op_name(op)), NULL);
-        switch (op->type) {
-        case OP_CHECKPOINT:
-                checkpoint_done(op, NULL, -ECONNRESET);
-                break;
-        case OP_RESTORE:
-                restore_done(op, NULL, -ECONNRESET);
-                break;
-        case OP_REBUILD:
-                rebuild_done(op, NULL);
-                break;
+                return 0;
+        if (!watcher_gone(op) && now_usec(CLOCK_MONOTONIC) < op->lost_at + WATCHER_LOST_GRACE) {
+                (void) sd_event_source_set_time_relative(s, 20 * USEC_PER_MSEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
         }
+        watcher_lost(op);
+        return 0;
+}
+
+static void on_watcher_close(Conn *conn, int error, void *userdata) {
+        Operation *op = userdata;
+
+        if (op->finished || op->lost_timer)
+                return;
+        if (watcher_gone(op)) {
+                watcher_lost(op);
+                return;
+        }
+        op->lost_at = now_usec(CLOCK_MONOTONIC);
+        if (sd_event_add_time_relative(op->manager->event, &op->lost_timer, CLOCK_MONOTONIC, 20 * USEC_PER_MSEC, 0,
+                                       on_lost_timer, op) < 0)
+                watcher_lost(op);
 }
 
 static void on_watcher_bad_frame(Conn *conn, int error, void *userdata) {
@@ -416,24 +486,54 @@ static void on_watcher_ready(int error, void *userdata) {
                 r = attach_watcher(op, fd);
         else
                 safe_close(fd);
-        if (r < 0)
+        if (r < 0) {
                 checkpoint_done(op, NULL, r);
+                return;
+        }
+        if (op->n_waiters > 0 || !op->client) {
+                /* A restore came (or the requester left) while the watcher
+                 * started: the checkpoint is abandoned before it begins. */
+                Message a = { .type = MSG_ABORT };
+                message_set_u32(&a, TAG_PID, (uint32_t) op->pid);
+                (void) conn_send(op->watcher, &a);
+                message_done(&a);
+                log_info("%s while the watcher of %i started, abandoning the checkpoint",
+                         op->client ? "a restore came" : "the requester went away", op->pid);
+        }
 }
 
-/* A socket left by a watcher that died: nobody listens on it any more. */
-static void remove_stale_socket(Manager *m, pid_t pid) {
+/* Does somebody listen on the watcher socket of pid? */
+static bool watcher_socket_served(Manager *m, pid_t pid) {
         char path[4096];
         int fd;
 
         if (watcher_socket_path(m, pid, path, sizeof(path)) < 0)
-                return;
+                return false;
+        fd = unix_connect(path, SOCK_NONBLOCK);
+        if (fd >= 0) {
+                safe_close(fd);
+                return true;
+        }
+        return fd == -EAGAIN; /* its backlog is full: served */
+}
+
+/* A socket left by a watcher that died: nobody listens on it any more.
+ * Returns true if there was one. */
+static bool remove_stale_socket(Manager *m, pid_t pid) {
+        char path[4096];
+        int fd;
+
+        if (watcher_socket_path(m, pid, path, sizeof(path)) < 0)
+                return false;
         fd = unix_connect(path, 0);
         if (fd >= 0) {
                 safe_close(fd);
-                return;
+                return false;
         }
-        if (fd == -ECONNREFUSED)
-                (void) unlink(path);
+        if (fd != -ECONNREFUSED)
+                return false;
+        (void) unlink(path);
+        return true;
 }
 
 int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Message *req, bool compat) {
@@ -441,6 +541,14 @@ int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Mess
         Entry *e;
         int r;
 
+        if (registry_find(&m->registry, pid)) {
+                /* Another request got here first (while this one was being
+                 * authorized, which may take a while with polkit). */
+                char text[128];
+                snprintf(text, sizeof(text), "%i is already being checkpointed or frozen", pid);
+                client_reply(c, MEMCR_ERR_ALREADY_FROZEN, EALREADY, text, NULL);
+                return 0;
+        }
         op = operation_new(m, OP_CHECKPOINT, c, pid, pidfd);
         if (!op)
                 return -ENOMEM;
@@ -571,12 +679,24 @@ int operation_restore(Manager *m, Client *c, pid_t pid, Entry *e, const Message 
 
 void manager_on_target_exit(Entry *e, void *userdata) {
         Manager *m = userdata;
+        char text[256];
+        bool watcher_died;
 
         if (e->op)
                 return; /* the operation finds out itself */
-        log_struct(LOG_WARNING, "a frozen process is gone (killed, or its watcher died and took it along)",
-                   MESSAGE_ID(MEMCR_MESSAGE_TARGET_EXITED), LOG_FIELD("MEMCR_PID", "%i", (int) e->pid),
-                   LOG_FIELD("MEMCR_CALLER_UID", "%u", e->caller_uid), NULL);
+        /* A watcher that died left its socket behind (nobody listens); one
+         * that saw its process killed cleans up and exits by itself. */
+        watcher_died = remove_stale_socket(m, e->pid);
+        if (watcher_died)
+                snprintf(text, sizeof(text),
+                         "frozen process %i is gone: its watcher died, and the kernel killed it with it (fail-safe: "
+                         "its memory was in the dump)",
+                         e->pid);
+        else
+                snprintf(text, sizeof(text), "frozen process %i is gone: it was killed while frozen", e->pid);
+        log_struct(LOG_WARNING, text, MESSAGE_ID(MEMCR_MESSAGE_TARGET_EXITED), LOG_FIELD("MEMCR_PID", "%i", (int) e->pid),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", e->caller_uid),
+                   LOG_FIELD("MEMCR_REASON", "%s", watcher_died ? "watcher-died" : "killed"), NULL);
         registry_remove(&m->registry, e);
         manager_check_idle(m);
 }

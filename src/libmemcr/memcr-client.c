@@ -98,6 +98,8 @@ static void info_from_message(const Message *m, MemcrProcessInfo *ret) {
                 .watcher_pid = pid_from_u32(m->watcher_pid),
                 .threads = m->threads,
                 .max_frozen_sec = m->max_frozen_sec,
+                .done_bytes = m->done,
+                .total_bytes = m->total,
         };
         copy_string(ret->state, sizeof(ret->state), m->state);
         copy_string(ret->comm, sizeof(ret->comm), m->comm);
@@ -204,6 +206,10 @@ static int pid_request(MemcrClient *c, MessageType type, pid_t pid, const MemcrC
                         flags |= REQUEST_FLAG_INTERACTIVE;
                 if (o->progress)
                         flags |= REQUEST_FLAG_PROGRESS;
+                if (o->lazy)
+                        flags |= REQUEST_FLAG_LAZY;
+                if (o->eager && type == MSG_RESTORE)
+                        flags |= REQUEST_FLAG_EAGER;
         }
         if (o && type == MSG_CHECKPOINT) {
                 r = check_string(o->dump_dir);

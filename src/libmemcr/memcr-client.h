@@ -67,6 +67,10 @@ typedef struct MemcrClientOptions {
         uint64_t max_frozen_sec; /* checkpoint: restore automatically after; 0 = never */
         bool interactive;        /* authorization may ask for a password */
         bool no_encrypt;         /* checkpoint: authenticate the dump but do not encrypt it */
+        /* restore: resume at once and stream the memory back behind it;
+         * checkpoint: make that this process's default */
+        bool lazy;
+        bool eager;              /* restore: write everything back before resuming */
         /* Called as memcrd reports progress (checkpoint and restore). */
         void (*progress)(uint64_t done, uint64_t total, void *userdata);
         void *userdata;
@@ -76,7 +80,7 @@ typedef struct MemcrClientOptions {
  * report are 0 or "". Strings are NUL-terminated, truncated if longer. */
 typedef struct MemcrProcessInfo {
         pid_t pid;
-        char state[32];           /* checkpointing, frozen, restoring */
+        char state[32];           /* checkpointing, frozen, restoring, streaming */
         char comm[64];
         uid_t uid;                /* owner of the process */
         uid_t caller_uid;         /* who checkpointed it */
@@ -91,6 +95,8 @@ typedef struct MemcrProcessInfo {
         char codec[16];
         char protection[16];      /* "encrypt" or "auth" */
         uint64_t max_frozen_sec;
+        uint64_t done_bytes;      /* streaming: memory back in place */
+        uint64_t total_bytes;     /* streaming: memory to put back */
 } MemcrProcessInfo;
 
 typedef struct MemcrReply {
@@ -100,8 +106,8 @@ typedef struct MemcrReply {
         MemcrProcessInfo info;
 } MemcrReply;
 
-/* o may be NULL for defaults. restore uses only timeout_msec, interactive
- * and progress of the options. */
+/* o may be NULL for defaults. restore uses only timeout_msec, interactive,
+ * lazy, eager and progress of the options. */
 int memcr_client_checkpoint(MemcrClient *c, pid_t pid, const MemcrClientOptions *o, MemcrReply *ret);
 int memcr_client_restore(MemcrClient *c, pid_t pid, const MemcrClientOptions *o, MemcrReply *ret);
 int memcr_client_status(MemcrClient *c, pid_t pid, MemcrReply *ret);

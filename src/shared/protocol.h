@@ -84,7 +84,7 @@ typedef enum FieldTag {
         TAG_RESULT = 7,          /* u32: MemcrResult */
         TAG_ERRNO = 8,           /* u32: positive errno, details */
         TAG_MESSAGE = 9,         /* string */
-        TAG_STATE = 10,          /* string: checkpointing, frozen, restoring */
+        TAG_STATE = 10,          /* string: checkpointing, frozen, restoring, streaming */
         TAG_COMM = 11,           /* string */
         TAG_UID = 12,            /* u32: target's owner */
         TAG_CALLER_UID = 13,     /* u32: who checkpointed it */
@@ -94,8 +94,8 @@ typedef enum FieldTag {
         TAG_DUMP_BYTES = 17,     /* u64: page bytes dumped */
         TAG_DUMP_FILE_BYTES = 18,/* u64: size of the dump file */
         TAG_DURATION_USEC = 19,  /* u64 */
-        TAG_DONE = 20,           /* u64: progress */
-        TAG_TOTAL = 21,          /* u64: progress */
+        TAG_DONE = 20,           /* u64: progress (bytes; while streaming: back in memory) */
+        TAG_TOTAL = 21,          /* u64: progress (bytes) */
         TAG_VERSION = 22,        /* string */
         TAG_WATCHER_PID = 23,    /* u32 */
         TAG_THREADS = 24,        /* u32 */
@@ -108,7 +108,11 @@ enum {
         REQUEST_FLAG_INTERACTIVE = 1u << 0, /* polkit may ask for a password */
         REQUEST_FLAG_PROGRESS = 1u << 1,    /* send PROGRESS frames */
         REQUEST_FLAG_NO_ENCRYPT = 1u << 2,  /* authenticate the dump but do not encrypt it */
-        _REQUEST_FLAGS_ALL = (1u << 3) - 1,
+        /* restore: resume at once, stream memory back behind (checkpoint:
+         * the default for this process's restore) */
+        REQUEST_FLAG_LAZY = 1u << 3,
+        REQUEST_FLAG_EAGER = 1u << 4,       /* restore: write everything back first */
+        _REQUEST_FLAGS_ALL = (1u << 5) - 1,
 };
 
 typedef struct Message Message;

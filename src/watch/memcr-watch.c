@@ -12,9 +12,11 @@
  * target (PTRACE_O_EXITKILL): a process never runs with memory missing.
  */
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/kcmp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +25,9 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -38,12 +42,14 @@
 #include "protocol.h"
 #include "socket-util.h"
 
-#define JOB_TIMEOUT_SEC 60
+#define JOB_TIMEOUT_SEC 10 /* memcrd sends the job as soon as we are ready */
 #define REQUEST_TIMEOUT_SEC 10
+#define STOP_TIMEOUT_MSEC 2000 /* the engine's default */
 
 static pid_t arg_pid = 0;
 static const char *arg_runtime_dir = MEMCR_RUNTIME_DIR "/watch";
 static int arg_ready_fd = -EBADF;
+static bool stopped_before_job = false;
 
 typedef struct Watch {
         pid_t pid;
@@ -221,11 +227,24 @@ static int on_progress(uint64_t done, uint64_t total, void *userdata) {
 static int open_job(Watch *w, Message *ret, int *ret_pidfd) {
         usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), JOB_TIMEOUT_SEC * USEC_PER_SEC);
         struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+        _cleanup_close_ int sigfd = -EBADF;
+        sigset_t mask;
         pid_t pid;
         int r;
 
+        /* Stopped (SIGTERM, SIGINT) before a job came: nothing to restore. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sigfd < 0)
+                return -errno;
+
         for (;;) {
-                struct pollfd p = { .fd = w->listen_fd, .events = POLLIN };
+                struct pollfd p[2] = {
+                        { .fd = w->listen_fd, .events = POLLIN },
+                        { .fd = sigfd, .events = POLLIN },
+                };
                 _cleanup_close_ int fd = -EBADF;
                 int fds[1] = { -EBADF };
                 size_t n_fds = 0;
@@ -233,10 +252,17 @@ static int open_job(Watch *w, Message *ret, int *ret_pidfd) {
 
                 if (now >= deadline)
                         return log_error_errno(-ETIMEDOUT, "no checkpoint job arrived for %i", w->pid);
-                r = poll(&p, 1, (int) ((deadline - now) / USEC_PER_MSEC) + 1);
+                r = poll(p, ELEMENTSOF(p), (int) ((deadline - now) / USEC_PER_MSEC) + 1);
                 if (r < 0 && errno != EINTR)
                         return -errno;
                 if (r <= 0)
+                        continue;
+                if (p[1].revents) {
+                        log_info("stopped before a checkpoint job for %i arrived", w->pid);
+                        stopped_before_job = true;
+                        return -ECANCELED;
+                }
+                if (!p[0].revents)
                         continue;
                 fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
                 if (fd < 0 || peer_allowed(fd) < 0)
@@ -270,12 +296,210 @@ static int open_job(Watch *w, Message *ret, int *ret_pidfd) {
         }
 }
 
+/* Give up the restore socket. Done before the last answer is sent, so that
+ * whoever reads it may start a new watcher for the same PID right away: a
+ * watcher that unlinked its path after answering could race with the next
+ * one binding it. */
+static void release_socket(Watch *w) {
+        if (w->socket_path) {
+                (void) unlink(w->socket_path);
+                w->socket_path = NULL;
+        }
+        w->listen_fd = safe_close(w->listen_fd);
+}
+
 static void log_outcome(const char *op, const Watch *w, int r, const char *id, const char *what) {
         log_struct(r < 0 ? LOG_ERR : LOG_INFO, what, MESSAGE_ID(id),
                    LOG_FIELD("MEMCR_PID", "%i", w->pid), LOG_FIELD("MEMCR_OP", "%s", op),
                    LOG_FIELD("MEMCR_RESULT", "%s", memcr_result_to_string(memcr_result_from_errno(r))),
                    LOG_FIELD("MEMCR_CALLER_UID", "%u", w->caller_uid),
                    LOG_FIELD("MEMCR_WATCHER_PID", "%i", (int) getpid()), NULL);
+}
+
+static pid_t thread_in_d_state(pid_t pid, char *wchan, size_t size);
+
+static pid_t parent_of(pid_t pid) {
+        _cleanup_free_ char *buf = NULL;
+        char path[64];
+        const char *p;
+        int ppid = 0;
+
+        snprintf(path, sizeof(path), "/proc/%i/stat", pid);
+        if (read_full_file(path, 4096, &buf, NULL) < 0)
+                return 0;
+        p = strrchr(buf, ')');
+        if (!p || sscanf(p + 1, " %*c %i", &ppid) != 1)
+                return 0;
+        return (pid_t) ppid;
+}
+
+/* Is q, a child of pid sharing its memory, a vfork child? Then a thread of
+ * pid sleeps (uninterruptibly) until q has left the memory, and the seize
+ * waits for that. Either that thread is seen asleep, or the sharing ends,
+ * within moments (the child may be on its way out, the parent on its way
+ * into that sleep); a clone(CLONE_VM) child goes on sharing with nobody
+ * asleep. */
+static bool is_vfork_child(pid_t pid, pid_t q) {
+        for (int i = 0; i < 50; i++) {
+                char wchan[96];
+
+                if (syscall(SYS_kcmp, pid, q, KCMP_VM, 0, 0) != 0 || thread_in_d_state(pid, wchan, sizeof(wchan)) > 0)
+                        return true;
+                usleep_safe(USEC_PER_MSEC);
+        }
+        return false;
+}
+
+/* Another process that shares pid's memory (CLONE_VM without CLONE_THREAD:
+ * a vfork child with its parent, or clone(CLONE_VM)), 0 if none. Dropping
+ * the pages of one would take them from under the other, which runs on.
+ * A vfork parent is fine (see is_vfork_child()). A process cannot start
+ * sharing its memory with one that exists already, so looking before the
+ * checkpoint is enough. */
+static pid_t memory_shared_with(pid_t pid) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        pid_t found = 0;
+
+        if (!d)
+                return 0;
+        while (found <= 0 && (de = readdir(d))) {
+                pid_t q = (pid_t) atoi(de->d_name);
+                long r;
+
+                if (q <= 0 || q == pid)
+                        continue;
+                r = syscall(SYS_kcmp, pid, q, KCMP_VM, 0, 0);
+                if (r < 0 && errno == ENOSYS)
+                        break; /* no kcmp(): nothing to compare with */
+                if (r != 0)
+                        continue;
+                if (parent_of(q) == pid && is_vfork_child(pid, q))
+                        continue;
+                found = q;
+        }
+        closedir(d);
+        return found;
+}
+
+/* The first thread of pid that is traced by someone (after our own seize
+ * failed, that is somebody else), 0 if none. */
+static pid_t other_tracer(pid_t pid) {
+        char path[64];
+        DIR *d;
+        struct dirent *de;
+        pid_t tracer = 0;
+
+        snprintf(path, sizeof(path), "/proc/%i/task", pid);
+        d = opendir(path);
+        if (!d)
+                return 0;
+        while (tracer <= 0 && (de = readdir(d))) {
+                _cleanup_free_ char *buf = NULL;
+                pid_t tid = (pid_t) atoi(de->d_name);
+                char p[128];
+                const char *t;
+
+                if (tid <= 0)
+                        continue;
+                snprintf(p, sizeof(p), "/proc/%i/task/%i/status", pid, tid);
+                if (read_full_file(p, 64 * 1024, &buf, NULL) < 0)
+                        continue;
+                t = strstr(buf, "\nTracerPid:");
+                if (t)
+                        tracer = (pid_t) atoi(t + strlen("\nTracerPid:"));
+        }
+        closedir(d);
+        return tracer;
+}
+
+/* A thread of pid in uninterruptible sleep: its id, and where it sleeps. */
+static pid_t thread_in_d_state(pid_t pid, char *wchan, size_t size) {
+        char path[64];
+        DIR *d;
+        struct dirent *de;
+        pid_t found = 0;
+
+        snprintf(path, sizeof(path), "/proc/%i/task", pid);
+        d = opendir(path);
+        if (!d)
+                return 0;
+        while (found <= 0 && (de = readdir(d))) {
+                _cleanup_free_ char *w = NULL;
+                char state = 0, p[128];
+                pid_t tid = (pid_t) atoi(de->d_name);
+
+                if (tid <= 0 || proc_task_state(pid, tid, &state) < 0 || state != 'D')
+                        continue;
+                found = tid;
+                snprintf(p, sizeof(p), "/proc/%i/task/%i/wchan", pid, tid);
+                if (read_full_file(p, 256, &w, NULL) >= 0 && w[0] && !streq(w, "0"))
+                        snprintf(wchan, size, " in %s", w);
+        }
+        closedir(d);
+        return found;
+}
+
+/* What the caller reads when a checkpoint fails: what happened, and that the
+ * process was left as it was. */
+static void describe_failure(const Watch *w, int r, const CheckpointOptions *o, char *buf, size_t size) {
+        switch (r) {
+        case -EBUSY: {
+                pid_t tracer = other_tracer(w->pid);
+                char comm[64] = "?";
+
+                if (tracer > 0)
+                        proc_comm(tracer, comm, sizeof(comm));
+                snprintf(buf, size,
+                         "checkpoint of %i refused: it is being traced by another process (%s, PID %i), a debugger "
+                         "perhaps; it was left untouched",
+                         w->pid, comm, tracer);
+                return;
+        }
+        case -EAGAIN:
+                snprintf(buf, size,
+                         "checkpoint of %i failed: it executed a new program while being frozen; it runs on (the new "
+                         "program), try again",
+                         w->pid);
+                return;
+        case -ETIMEDOUT: {
+                char wchan[96] = "";
+                pid_t tid = thread_in_d_state(w->pid, wchan, sizeof(wchan));
+
+                if (tid > 0)
+                        snprintf(buf, size,
+                                 "checkpoint of %i failed: its thread %i did not stop in time, it is in uninterruptible "
+                                 "sleep%s (I/O, vfork, a stuck file system); it was left running",
+                                 w->pid, tid, wchan);
+                else
+                        snprintf(buf, size,
+                                 "checkpoint of %i failed: it did not stop or respond in time; it was left running",
+                                 w->pid);
+                return;
+        }
+        case -ETIME:
+                snprintf(buf, size,
+                         "checkpoint of %i aborted: it did not finish within the time limit of the request; it runs "
+                         "on unharmed",
+                         w->pid);
+                return;
+        case -ECANCELED:
+                snprintf(buf, size,
+                         "checkpoint of %i cancelled (a restore request came, or the requester went away); it runs on "
+                         "unharmed",
+                         w->pid);
+                return;
+        case -ENOSPC:
+        case -EDQUOT:
+                snprintf(buf, size, "checkpoint of %i aborted: no space left for the dump in %s; it runs on unharmed",
+                         w->pid, o->dump_dir);
+                return;
+        case -ESRCH:
+                snprintf(buf, size, "checkpoint of %i failed: the process exited", w->pid);
+                return;
+        default:
+                snprintf(buf, size, "checkpoint of %i failed: %s", w->pid, strerror(-r));
+        }
 }
 
 static int do_checkpoint(Watch *w) {
@@ -305,18 +529,40 @@ static int do_checkpoint(Watch *w) {
         }
         o.codec = (Codec) r;
         o.protection = w->encrypted ? PROTECTION_ENCRYPT : PROTECTION_AUTH;
-        if (MESSAGE_HAS(&m, TAG_TIMEOUT_MSEC) && m.timeout_msec > 0)
+        if (MESSAGE_HAS(&m, TAG_TIMEOUT_MSEC) && m.timeout_msec > 0) {
                 o.deadline = usec_add(now_usec(CLOCK_MONOTONIC), m.timeout_msec * USEC_PER_MSEC);
+                /* Waiting for the threads to stop counts against the limit too. */
+                if (m.timeout_msec < STOP_TIMEOUT_MSEC)
+                        o.stop_timeout = m.timeout_msec * USEC_PER_MSEC;
+        }
         o.progress = on_progress;
         o.userdata = w;
         w->job_fd = job;
 
         (void) sd_notifyf(false, "STATUS=Checkpointing %i", w->pid);
+        pid_t sharer = memory_shared_with(w->pid);
+        if (sharer > 0) {
+                char msg[512], comm[64] = "?";
+
+                proc_comm(sharer, comm, sizeof(comm));
+                snprintf(msg, sizeof(msg),
+                         "checkpoint of %i refused: it shares its memory with process %i (%s), as a vfork() child "
+                         "does with its parent until it executes a program; freezing it would take the memory of the "
+                         "other, which runs on. It was left untouched; try again later",
+                         w->pid, sharer, comm);
+                release_socket(w);
+                reply(job, MEMCR_ERR_BUSY, EBUSY, msg, NULL, false);
+                message_done(&m);
+                return log_error_errno(-EBUSY, "%s", msg);
+        }
         r = memcr_checkpoint(w->pid, w->pidfd, &o, &w->frozen);
         w->job_fd = -EBADF;
+        if (r == -ETIMEDOUT && o.deadline > 0 && now_usec(CLOCK_MONOTONIC) >= o.deadline)
+                r = -ETIME; /* the limit of the request ran out while threads were stopping */
         if (r < 0) {
-                char msg[256];
-                snprintf(msg, sizeof(msg), "checkpoint of %i failed: %s", w->pid, strerror(-r));
+                char msg[512];
+                describe_failure(w, r, &o, msg, sizeof(msg));
+                release_socket(w);
                 reply(job, memcr_result_from_errno(r), r, msg, w, false);
                 message_done(&m);
                 return log_debug_errno(r, "%s", msg);
@@ -334,12 +580,22 @@ static int do_restore(Watch *w, int fd, const char *why) {
 
         (void) sd_notifyf(false, "STATUS=Restoring %i", w->pid);
         r = memcr_restore(w->frozen, NULL, NULL, &rs);
+        /* Either way we are done with it: free the dump (and its space) and
+         * the socket before answering. */
+        w->frozen = frozen_free(w->frozen);
+        release_socket(w);
         if (r < 0) {
-                char msg[256];
+                char msg[512];
                 bool killed = r != -ESRCH;
 
-                snprintf(msg, sizeof(msg), "restore of %i failed (%s): %s%s", w->pid, why, strerror(-r),
-                         killed ? "; the target was killed rather than resumed with memory missing" : "");
+                if (r == -EBADMSG)
+                        snprintf(msg, sizeof(msg),
+                                 "restore of %i failed (%s): %s: its dump failed verification (changed or damaged "
+                                 "on disk); the target was killed rather than resumed with memory that is not its own",
+                                 w->pid, why, strerror(-r));
+                else
+                        snprintf(msg, sizeof(msg), "restore of %i failed (%s): %s%s", w->pid, why, strerror(-r),
+                                 killed ? "; the target was killed rather than resumed with memory missing" : "");
                 if (killed)
                         log_outcome("restore", w, r, MEMCR_MESSAGE_TARGET_KILLED, msg);
                 if (fd >= 0)
@@ -361,6 +617,19 @@ static int do_restore(Watch *w, int fd, const char *why) {
         return 0;
 }
 
+/* Has a thread of the frozen target exited? Every thread is held in a stop,
+ * so only SIGKILL can have made one exit. Its exit is ours (the tracer's) to
+ * collect: until we do, the process stays a zombie and its pidfd says
+ * nothing. Peek without collecting. */
+static bool target_dying(Watch *w) {
+        siginfo_t si = {};
+
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) >= 0 && si.si_pid > 0 &&
+            (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED))
+                return true;
+        return w->frozen && w->frozen->tracee && tracee_is_dead(w->frozen->tracee);
+}
+
 /* Serve requests while the target is frozen. Returns when it is restored or gone. */
 static int hold(Watch *w) {
         _cleanup_close_ int sigfd = -EBADF, timerfd = -EBADF;
@@ -370,6 +639,7 @@ static int hold(Watch *w) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
         sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sigfd < 0)
                 return -errno;
@@ -396,16 +666,22 @@ static int hold(Watch *w) {
                                 continue;
                         return -errno;
                 }
-                if (p[1].revents) {
-                        log_outcome("hold", w, -ESRCH, MEMCR_MESSAGE_TARGET_EXITED,
-                                    "frozen process exited (killed) while frozen; dropping its dump");
-                        w->frozen = frozen_free(w->frozen);
-                        return -ESRCH;
-                }
                 if (p[2].revents) {
                         struct signalfd_siginfo si;
-                        (void) read(sigfd, &si, sizeof(si));
-                        return do_restore(w, -EBADF, "stop requested");
+                        bool stop = false;
+
+                        while (read(sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+                                if (si.ssi_signo != SIGCHLD)
+                                        stop = true;
+                        if (!target_dying(w) && stop)
+                                return do_restore(w, -EBADF, "stop requested");
+                }
+                if (p[1].revents || target_dying(w)) {
+                        log_outcome("hold", w, -ESRCH, MEMCR_MESSAGE_TARGET_EXITED,
+                                    "frozen process was killed while frozen; dropping its dump");
+                        /* Collects its threads (the fail-safe kill finds it dead already). */
+                        w->frozen = frozen_free(w->frozen);
+                        return -ESRCH;
                 }
                 if (p[3].revents) {
                         log_info("%i has been frozen for %" PRIu64 " s, restoring it", w->pid,
@@ -474,6 +750,8 @@ int main(int argc, char *argv[]) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGPIPE);
+        /* A traced thread's exit is announced with SIGCHLD (see hold()). */
+        sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
         snprintf(path, sizeof(path), "%s/%i.sock", arg_runtime_dir, w.pid);
@@ -497,8 +775,7 @@ int main(int argc, char *argv[]) {
         }
 
         (void) sd_notify(false, "STOPPING=1");
-        (void) unlink(path);
-        safe_close(w.listen_fd);
+        release_socket(&w);
         safe_close(w.pidfd);
-        return r < 0 && r != -ESRCH ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r < 0 && r != -ESRCH && !stopped_before_job ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -238,3 +238,28 @@ bool daemon_log_sanitizer_report(const Daemon *d, char *buf, size_t size) {
         fclose(f);
         return found;
 }
+
+int daemon_send(int fd, const Message *req) {
+        return message_send(fd, req, NULL, 0);
+}
+
+int daemon_recv(int fd, Message *reply) {
+        for (;;) {
+                int r = message_recv(fd, reply, NULL, 0, NULL);
+                if (r < 0 || reply->type != MSG_PROGRESS)
+                        return r;
+                message_done(reply);
+        }
+}
+
+int daemon_request_msg(const Daemon *d, const Message *req, Message *reply) {
+        int fd = daemon_connect(d), r;
+
+        if (fd < 0)
+                return fd;
+        r = daemon_send(fd, req);
+        if (r >= 0)
+                r = daemon_recv(fd, reply);
+        close(fd);
+        return r;
+}

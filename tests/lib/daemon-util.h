@@ -48,3 +48,10 @@ bool daemon_log_sanitizer_report(const Daemon *d, char *buf, size_t size);
 
 /* Does the daemon's log contain a line with every one of these substrings? */
 bool daemon_log_has(const Daemon *d, const char *const *needles);
+
+/* Send a request without waiting for its answer; daemon_recv() reads the
+ * answer later (progress messages skipped). */
+int daemon_send(int fd, const Message *req);
+int daemon_recv(int fd, Message *reply);
+/* One request (any fields) on a new connection. */
+int daemon_request_msg(const Daemon *d, const Message *req, Message *reply);

@@ -74,6 +74,10 @@ int target_start_full(Target *t, const char *const *args, int uid, int gid, int 
                             cap_set_ambient(v, CAP_SET) < 0)
                                 _exit(125);
                 }
+                /* In the sanitizer build the target is instrumented too; its leak
+                 * check at exit would trip over our ptrace (a traced process
+                 * cannot be stopped by its own checker) and is not what we test. */
+                setenv("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1", 1);
                 execv(argv[0], (char **) argv);
                 _exit(127);
         }
@@ -124,6 +128,17 @@ static int command(Target *t, const char *cmd, TargetResult *ret) {
         if (!fgets(line, sizeof(line), t->out))
                 return -EIO;
         return parse_result(line, ret);
+}
+
+int target_command(Target *t, const char *cmd, char *line, size_t size) {
+        size_t l = strlen(cmd);
+
+        if (write(t->cmd_fd, cmd, l) != (ssize_t) l || write(t->cmd_fd, "\n", 1) != 1)
+                return -errno;
+        if (!fgets(line, (int) size, t->out))
+                return -EIO;
+        line[strcspn(line, "\n")] = 0;
+        return 0;
 }
 
 int target_check(Target *t, TargetResult *ret) {
@@ -262,4 +277,68 @@ uint64_t proc_status_kb(pid_t pid, const char *field) {
                 }
         fclose(f);
         return v;
+}
+
+int target_wait_ready(Target *t) {
+        unsigned long long bytes = 0, thp = 0;
+        char line[512];
+        int pid = 0;
+
+        if (!fgets(line, sizeof(line), t->out))
+                return -EIO;
+        if (sscanf(line, "READY pid=%d bytes=%llu thp_kb=%llu", &pid, &bytes, &thp) != 3 || pid != t->pid)
+                return -EBADMSG;
+        t->bytes = bytes;
+        t->thp_kb = thp;
+        return 0;
+}
+
+int target_spawn(Target *t, const char *exe, const char *const *args, const char *const *env, bool wait_ready) {
+        int in[2], out[2];
+        const char *argv[64];
+        size_t n = 0;
+
+        *t = (Target) { .pid = -1, .pidfd = -1, .cmd_fd = -1 };
+        argv[n++] = exe ?: target_binary();
+        for (size_t i = 0; args && args[i] && n < 62; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+
+        if (pipe2(in, O_CLOEXEC) < 0)
+                return -errno;
+        if (pipe2(out, O_CLOEXEC) < 0) {
+                close(in[0]);
+                close(in[1]);
+                return -errno;
+        }
+
+        t->pid = fork();
+        if (t->pid < 0)
+                return -errno;
+        if (t->pid == 0) {
+                /* Never outlive the test, even one that is killed. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                dup2(in[0], 0);
+                dup2(out[1], 1);
+                /* In the sanitizer build the target is instrumented too; its leak
+                 * check at exit would trip over our ptrace (a traced process
+                 * cannot be stopped by its own checker) and is not what we test. */
+                setenv("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1", 1);
+                for (size_t i = 0; env && env[i]; i++)
+                        (void) putenv((char *) env[i]);
+                execv(argv[0], (char **) argv);
+                _exit(127);
+        }
+        if (n_started < sizeof(started) / sizeof(started[0]))
+                started[n_started++] = t->pid;
+        close(in[0]);
+        close(out[1]);
+        t->cmd_fd = in[1];
+        t->out = fdopen(out[0], "r");
+        if (!t->out)
+                return -errno;
+        t->pidfd = (int) syscall(SYS_pidfd_open, t->pid, 0);
+        if (t->pidfd < 0)
+                return -errno;
+        return wait_ready ? target_wait_ready(t) : 0;
 }

@@ -38,6 +38,9 @@ int target_start_as(Target *t, const char *const *args, int uid, int gid);
 /* Also keep one capability (ambient, so it survives exec), -1 for none. */
 int target_start_full(Target *t, const char *const *args, int uid, int gid, int ambient_cap);
 
+/* Any command; the one line it answers goes to line. */
+int target_command(Target *t, const char *cmd, char *line, size_t size);
+
 /* "check": verify regions, keep running. */
 int target_check(Target *t, TargetResult *ret);
 /* "verify": verify everything, read exit status; returns 0 if it ran. */
@@ -61,3 +64,11 @@ uint64_t proc_status_kb(pid_t pid, const char *field);
 unsigned count_own_fds(void);
 /* Number of entries in a directory (not . and ..). */
 int count_dir_entries(const char *path);
+
+/* Start exe (NULL: the test target) with args and extra environment entries
+ * (NAME=VALUE, NULL-terminated, may be NULL). With wait_ready, wait for its
+ * READY line; otherwise return right after the fork and call
+ * target_wait_ready() later. */
+int target_spawn(Target *t, const char *exe, const char *const *args, const char *const *env, bool wait_ready);
+/* Read the READY line (again, after the target executed itself anew). */
+int target_wait_ready(Target *t);

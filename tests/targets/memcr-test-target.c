@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@
 enum {
     SEED_HEAP = 1, SEED_HEAP_SMALL, SEED_MMAP, SEED_PROT_NONE, SEED_READONLY, SEED_FILE_A,
     SEED_FILE_B, SEED_SHARED, SEED_MEMFD, SEED_MLOCK, SEED_THP,
+    SEED_SCRATCH,
     SEED_THREAD_FIRST, /* worker i uses SEED_THREAD_FIRST + i */
 };
 
@@ -83,6 +85,8 @@ typedef struct Region {
     uint64_t seed, seed_alt;
     uint8_t **blocks;
     size_t n_blocks, block_size;
+    bool gone;   /* unmapped on request: not checked any more */
+    bool zeroed; /* dropped on request (MADV_DONTNEED): must read as zeros */
 } Region;
 
 /* What a check found: the number of bad words and details of the first one. */
@@ -118,7 +122,8 @@ typedef struct Worker {
 } Worker;
 
 static size_t arg_heap, arg_mmap, arg_prot_none, arg_readonly, arg_file_private;
-static size_t arg_shared, arg_memfd, arg_mlock, arg_thp;
+static size_t arg_shared, arg_memfd, arg_mlock, arg_thp, arg_scratch;
+static bool arg_stamp;
 static unsigned arg_threads;
 static uint64_t arg_seed = UINT64_C(0x6d656d6372746774);
 /* Identities to take at start-up (-1: leave as is): a target whose real,
@@ -138,6 +143,17 @@ static atomic_bool workers_stop;
 static atomic_ulong nanosleep_eintr;
 
 static volatile sig_atomic_t count_usr1, count_usr2, count_term;
+
+/* The SIGUSR2 handler reads this word (in memory that may still be on its way
+ * back after a restore) and counts whether it held the right value. */
+static const volatile uint64_t *probe_addr;
+static uint64_t probe_seed;
+static volatile sig_atomic_t probe_ok, probe_bad;
+
+/* --stamp: when the process last came back from a pause (freeze) longer than
+ * 50 ms, as seen by a thread that looks at the clock every 200 us. */
+static atomic_ullong resumed_ns;
+static atomic_uint pauses;
 
 /* Print a message (and the error, if any) to stderr; returns error. */
 _printf_(2, 3) static int log_errno(int error, const char *fmt, ...) {
@@ -165,8 +181,15 @@ static uint64_t seed_for(unsigned id) {
 static void on_signal(int sig) {
     if (sig == SIGUSR1)
         count_usr1++;
-    else if (sig == SIGUSR2)
+    else if (sig == SIGUSR2) {
         count_usr2++;
+        if (probe_addr) {
+            if (*probe_addr == pattern_word((uintptr_t) probe_addr, probe_seed))
+                probe_ok++;
+            else
+                probe_bad++;
+        }
+    }
     else if (sig == SIGTERM)
         count_term++;
 }
@@ -210,6 +233,23 @@ static void damage_report(const char *name, const Damage *d) {
 }
 
 static int region_check(const Region *r, Damage *d) {
+    if (r->gone)
+        return 0;
+    if (r->zeroed) {
+        uintptr_t start = ((uintptr_t) r->addr + page_size - 1) & ~(page_size - 1);
+        uintptr_t end = ((uintptr_t) r->addr + r->size) & ~(page_size - 1);
+        for (uintptr_t a = start; a < end; a += 8)
+            if (*(const uint64_t *) a != 0) {
+                if (d->bad_words == 0) {
+                    d->base = (uintptr_t) r->addr;
+                    d->first_bad = a - (uintptr_t) r->addr;
+                    d->expected = 0;
+                    d->actual = *(const uint64_t *) a;
+                }
+                d->bad_words++;
+            }
+        return 0;
+    }
     switch (r->kind) {
     case REGION_PLAIN:
         damage_scan(d, r->addr, r->addr, r->size, r->seed);
@@ -462,7 +502,138 @@ static int setup_regions(void) {
     }
     if (arg_thp > 0 && (r = setup_thp(arg_thp)) < 0)
         return r;
+    if (arg_scratch > 0 && (r = map_region("scratch", arg_scratch, MAP_PRIVATE, -1, SEED_SCRATCH, NULL)) < 0)
+        return r;
+
+    /* The SIGUSR2 probe: the last page of the first plain mapped region. */
+    for (size_t i = 0; i < n_regions; i++)
+        if (regions[i].kind == REGION_PLAIN && (strcmp(regions[i].name, "mmap") == 0 ||
+                                                strcmp(regions[i].name, "scratch") == 0)) {
+            probe_addr = (const volatile uint64_t *) (void *) (regions[i].addr + regions[i].size - page_size);
+            probe_seed = regions[i].seed;
+            break;
+        }
     return 0;
+}
+
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* --stamp: notice the end of every pause longer than 50 ms. */
+static void *stamp_thread(void *arg) {
+    const struct timespec nap = { .tv_nsec = 200 * 1000 };
+    uint64_t last = monotonic_ns();
+
+    (void) arg;
+    for (;;) {
+        uint64_t now = monotonic_ns();
+        if (now - last > 50ULL * 1000 * 1000) {
+            atomic_store(&resumed_ns, now);
+            atomic_fetch_add(&pauses, 1);
+        }
+        last = now;
+        (void) nanosleep(&nap, NULL);
+    }
+    return NULL;
+}
+
+static Region *region_by_name(const char *name) {
+    for (size_t i = 0; i < n_regions; i++)
+        if (strcmp(regions[i].name, name) == 0)
+            return &regions[i];
+    return NULL;
+}
+
+/* Commands that change memory while it may still be coming back. */
+static void command_unmap(const char *name) {
+    Region *reg = region_by_name(name);
+
+    if (!reg || reg->kind == REGION_BLOCKS || munmap(reg->addr, reg->size) < 0) {
+        printf("ERROR unmap %s\n", name);
+        return;
+    }
+    if (probe_addr && (uintptr_t) probe_addr >= (uintptr_t) reg->addr &&
+        (uintptr_t) probe_addr < (uintptr_t) reg->addr + reg->size)
+        probe_addr = NULL;
+    reg->gone = true;
+    printf("OK unmap %s\n", name);
+}
+
+static void command_dontneed(const char *name) {
+    Region *reg = region_by_name(name);
+    uintptr_t start, end;
+
+    if (!reg || reg->kind == REGION_BLOCKS) {
+        printf("ERROR dontneed %s\n", name);
+        return;
+    }
+    start = ((uintptr_t) reg->addr + page_size - 1) & ~(page_size - 1);
+    end = ((uintptr_t) reg->addr + reg->size) & ~(page_size - 1);
+    if (madvise((void *) start, end - start, MADV_DONTNEED) < 0) {
+        printf("ERROR dontneed %s: %s\n", name, strerror(errno));
+        return;
+    }
+    if (probe_addr && (uintptr_t) probe_addr >= start && (uintptr_t) probe_addr < end)
+        probe_addr = NULL;
+    reg->zeroed = true;
+    printf("OK dontneed %s\n", name);
+}
+
+/* read() straight into the region's first page, from a pipe that carries the
+ * very bytes the page should hold: a fault taken by the kernel on our behalf
+ * must be served like any other. */
+static void command_pipe_read(const char *name) {
+    Region *reg = region_by_name(name);
+    uint64_t *words;
+    int p[2];
+    ssize_t n;
+
+    if (!reg || reg->kind != REGION_PLAIN || reg->gone || reg->zeroed || pipe(p) < 0) {
+        printf("ERROR pipe-read %s\n", name);
+        return;
+    }
+    words = malloc(page_size);
+    for (size_t i = 0; i < page_size / 8; i++)
+        words[i] = pattern_word((uintptr_t) reg->addr + i * 8, reg->seed);
+    if (write(p[1], words, page_size) != (ssize_t) page_size) {
+        printf("ERROR pipe-read %s: write\n", name);
+        free(words);
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    n = read(p[0], reg->addr, page_size);
+    printf("PIPE ok=%d errno=%d\n", n == (ssize_t) page_size, n < 0 ? errno : 0);
+    free(words);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A child made while memory may still be coming back checks it all. */
+static void command_fork_check(void) {
+    pid_t child = fork();
+    int st = 0;
+
+    if (child == 0) {
+        bool ok = true;
+        for (size_t i = 0; i < n_regions; i++) {
+            Damage d = DAMAGE_NULL;
+            if (region_check(&regions[i], &d) < 0 || d.bad_words > 0) {
+                if (d.bad_words > 0)
+                    damage_report(regions[i].name, &d);
+                ok = false;
+            }
+        }
+        _exit(ok ? 0 : 1);
+    }
+    if (child < 0 || waitpid(child, &st, 0) != child) {
+        printf("FORK ok=0 error\n");
+        return;
+    }
+    printf("FORK ok=%d\n", WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 static uint8_t worker_token(const Worker *w) {
@@ -742,7 +913,7 @@ static int parse_argv(int argc, char *argv[]) {
         { "prot-none", &arg_prot_none, 20 }, { "readonly", &arg_readonly, 20 },
         { "file-private", &arg_file_private, 20 }, { "shared", &arg_shared, 20 },
         { "memfd", &arg_memfd, 20 },       { "mlock", &arg_mlock, 10 },
-        { "thp", &arg_thp, 20 },
+        { "thp", &arg_thp, 20 },           { "scratch", &arg_scratch, 20 },
     };
     static const struct option options[] = {
         { "heap", required_argument, NULL, 0 },
@@ -754,6 +925,8 @@ static int parse_argv(int argc, char *argv[]) {
         { "memfd", required_argument, NULL, 6 },
         { "mlock", required_argument, NULL, 7 },
         { "thp", required_argument, NULL, 8 },
+        { "scratch", required_argument, NULL, 9 },
+        { "stamp", no_argument, NULL, 'S' },
         { "threads", required_argument, NULL, 'n' },
         { "seed", required_argument, NULL, 's' },
         { "ready-fd", required_argument, NULL, 'r' },
@@ -798,6 +971,9 @@ static int parse_argv(int argc, char *argv[]) {
             break;
         case 'c':
             pattern_compressible = true;
+            break;
+        case 'S':
+            arg_stamp = true;
             break;
         case 'U':
         case 'G': {
@@ -844,7 +1020,14 @@ int main(int argc, char *argv[]) {
         setresuid((uid_t) arg_uids[0], (uid_t) arg_uids[1], (uid_t) arg_uids[2]) < 0)
         return log_errno(-errno, "setresuid failed"), EXIT_STARTUP;
 
-    if (install_signal_handlers() < 0 || setup_regions() < 0 || start_workers() < 0 || write_ready() < 0)
+    if (install_signal_handlers() < 0 || setup_regions() < 0 || start_workers() < 0)
+        return EXIT_STARTUP;
+    if (arg_stamp) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, stamp_thread, NULL) != 0)
+            return log_errno(-EAGAIN, "cannot start the stamp thread"), EXIT_STARTUP;
+    }
+    if (write_ready() < 0)
         return EXIT_STARTUP;
 
     for (;;) {
@@ -867,7 +1050,21 @@ int main(int argc, char *argv[]) {
             if (arg_touch_after)
                 for (size_t i = 0; i < n_regions; i++)
                     region_touch(&regions[i]);
-        } else if (line[0] != '\0')
+        } else if (strncmp(line, "unmap ", 6) == 0)
+            command_unmap(line + 6);
+        else if (strncmp(line, "dontneed ", 9) == 0)
+            command_dontneed(line + 9);
+        else if (strncmp(line, "pipe-read ", 10) == 0)
+            command_pipe_read(line + 10);
+        else if (strcmp(line, "fork-check") == 0)
+            command_fork_check();
+        else if (strcmp(line, "stamp") == 0)
+            printf("STAMP resumed_ns=%llu pauses=%u\n", (unsigned long long) atomic_load(&resumed_ns),
+                   atomic_load(&pauses));
+        else if (strcmp(line, "probe") == 0)
+            printf("PROBE ok=%d bad=%d\n", (int) probe_ok, (int) probe_bad);
+        else if (line[0] != '\0')
             log_errno(0, "unknown command '%s'", line);
+        fflush(stdout);
     }
 }
