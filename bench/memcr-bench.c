@@ -47,6 +47,7 @@
 #define DAEMON_START_TIMEOUT (10 * USEC_PER_SEC)
 #define WATCHER_EXIT_TIMEOUT (30 * USEC_PER_SEC)
 #define REQUEST_TIMEOUT_MSEC (30 * 60 * 1000)
+#define LATENCY_SAMPLES 64 /* pages memcr-test-target's "latency" command reads */
 #define MIB ((uint64_t) 1 << 20)
 #define GIB ((uint64_t) 1 << 30)
 
@@ -65,6 +66,7 @@ static const char *const content_names[_CONTENT_MAX] = {
 
 typedef enum Unit {
         UNIT_USEC,
+        UNIT_USEC_FRACTION, /* microseconds, with three decimals */
         UNIT_BYTES,
         UNIT_GIBPS,
         UNIT_RATIO,
@@ -101,6 +103,13 @@ typedef enum Metric {
         METRIC_COMPARE_CHECKPOINT_USEC,
         METRIC_COMPARE_RESTORE_USEC,
         METRIC_COMPARE_CYCLE_USEC,     /* the other tool's checkpoint, hold and restore */
+        /* --lazy: a second checkpoint of the same target, restored lazily */
+        METRIC_LAZY_REPLY_USEC,        /* restore request to reply */
+        METRIC_LAZY_RUNNING_USEC,      /* restore request to the target's first instruction (its own stamp) */
+        METRIC_LAZY_RESIDENT_USEC,     /* restore request to the watcher's exit: every page back */
+        METRIC_LAZY_ACCESS_USEC,       /* the target's first read of a missing page: median of the sample */
+        METRIC_LAZY_ACCESS_MAX_USEC,   /* ... and the slowest */
+        METRIC_LAZY_ACCESS_MISSING,    /* sampled pages that were still missing (of LATENCY_SAMPLES) */
         _METRIC_MAX,
 } Metric;
 
@@ -137,7 +146,17 @@ static const struct {
         [METRIC_COMPARE_CHECKPOINT_USEC] = { "compare_checkpoint_usec", UNIT_USEC },
         [METRIC_COMPARE_RESTORE_USEC] = { "compare_restore_usec", UNIT_USEC },
         [METRIC_COMPARE_CYCLE_USEC] = { "compare_cycle_usec", UNIT_USEC },
+        [METRIC_LAZY_REPLY_USEC] = { "lazy_reply_usec", UNIT_USEC },
+        [METRIC_LAZY_RUNNING_USEC] = { "lazy_running_usec", UNIT_USEC },
+        [METRIC_LAZY_RESIDENT_USEC] = { "lazy_resident_usec", UNIT_USEC },
+        [METRIC_LAZY_ACCESS_USEC] = { "lazy_first_access_usec", UNIT_USEC_FRACTION },
+        [METRIC_LAZY_ACCESS_MAX_USEC] = { "lazy_first_access_max_usec", UNIT_USEC_FRACTION },
+        [METRIC_LAZY_ACCESS_MISSING] = { "lazy_first_access_missing", UNIT_COUNT },
 };
+
+static bool metric_is_lazy(size_t m) {
+        return m >= METRIC_LAZY_REPLY_USEC && m <= METRIC_LAZY_ACCESS_MISSING;
+}
 
 typedef struct Run {
         double v[_METRIC_MAX]; /* NAN: not measured */
@@ -194,6 +213,7 @@ static bool arg_json = false;
 static double arg_hold = 1.0;
 static const char *arg_compare = NULL;
 static const char *arg_compare_restore = NULL;
+static bool arg_lazy = false;
 
 static volatile sig_atomic_t cancelled = 0;
 static volatile sig_atomic_t current_target = 0;
@@ -249,6 +269,16 @@ static const char *fmt_usec(char *buf, size_t size, double usec) {
         return buf;
 }
 
+static const char *fmt_usec_fine(char *buf, size_t size, double usec) {
+        if (isnan(usec))
+                return "-";
+        if (usec < 1000)
+                snprintf(buf, size, "%.0fus", usec);
+        else
+                snprintf(buf, size, "%.1fms", usec / 1000);
+        return buf;
+}
+
 static const char *fmt_rate(char *buf, size_t size, double gibps) {
         if (isnan(gibps))
                 return "-";
@@ -282,6 +312,8 @@ static void json_number(FILE *f, double v, Unit u) {
                 fputs("null", f);
         else if (u == UNIT_GIBPS || u == UNIT_RATIO)
                 fprintf(f, "%.4f", v);
+        else if (u == UNIT_USEC_FRACTION)
+                fprintf(f, "%.3f", v);
         else
                 fprintf(f, "%.0f", v);
 }
@@ -418,7 +450,10 @@ static void help(void) {
                "     --compare=CMD        also time CMD on the same targets; {pid} and {dump_dir}\n"
                "                          are replaced. Alone, CMD checkpoints, holds and restores\n"
                "                          (e.g. memcr-cycle --dump-dir={dump_dir} --hold=1 {pid})\n"
-               "     --compare-restore=CMD  with --compare: CMD checkpoints, this restores\n\n"
+               "     --compare-restore=CMD  with --compare: CMD checkpoints, this restores\n"
+               "     --lazy               after each eager cycle, checkpoint the same target again\n"
+               "                          and restore it lazily: time to running, time to fully\n"
+               "                          resident, first-access latency while streaming\n\n"
                "Binaries are found relative to this one in the build tree; $MEMCRD,\n"
                "$MEMCR_WATCH and $MEMCR_TEST_TARGET override.\n");
 }
@@ -427,6 +462,7 @@ static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_SIZES = 0x100, ARG_THREADS, ARG_CONTENT, ARG_RESERVE, ARG_RUNS, ARG_HOLD,
                 ARG_DUMP_DIR, ARG_COMPRESS, ARG_NO_ENCRYPT, ARG_JSON, ARG_COMPARE, ARG_COMPARE_RESTORE,
+                ARG_LAZY,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -442,6 +478,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "json", no_argument, NULL, ARG_JSON },
                 { "compare", required_argument, NULL, ARG_COMPARE },
                 { "compare-restore", required_argument, NULL, ARG_COMPARE_RESTORE },
+                { "lazy", no_argument, NULL, ARG_LAZY },
                 {}
         };
         int c, r;
@@ -515,6 +552,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_COMPARE_RESTORE:
                         arg_compare_restore = optarg;
+                        break;
+                case ARG_LAZY:
+                        arg_lazy = true;
                         break;
                 default:
                         return -EINVAL;
@@ -832,6 +872,8 @@ static int target_start(const Bench *b, const Combo *c, Target *ret) {
         argv[n++] = a3;
         if (c->content == CONTENT_TEXT)
                 argv[n++] = "--compressible";
+        if (arg_lazy && c->reserve == 0)
+                argv[n++] = "--stamp"; /* it notes when it runs again after a pause */
         argv[n] = NULL;
 
         if (pipe2(in, O_CLOEXEC) < 0)
@@ -929,13 +971,15 @@ static int target_verify(Target *t) {
 
 /* ---- one cycle ---- */
 
-static int request(const Bench *b, bool checkpoint, pid_t pid, MemcrReply *reply, usec_t *ret_usec) {
+static int request(const Bench *b, bool checkpoint, bool lazy, pid_t pid, MemcrReply *reply, usec_t *ret_usec) {
         _cleanup_(memcr_client_freep) MemcrClient *c = NULL;
         MemcrClientOptions o = {
                 .dump_dir = b->dump_dir,
                 .codec = arg_codec,
                 .timeout_msec = REQUEST_TIMEOUT_MSEC,
                 .no_encrypt = arg_no_encrypt,
+                .lazy = !checkpoint && lazy,
+                .eager = !checkpoint && !lazy,
         };
         usec_t t0;
         int r;
@@ -1110,6 +1154,100 @@ static double others_load(const CpuSnap *a, const CpuSnap *b, unsigned n_cpus, d
         return MAX(busy - ours, 0.0);
 }
 
+/* When the target last came back from a pause, and how many it noticed. */
+static int target_stamp(Target *t, uint64_t *ret_resumed_ns, unsigned *ret_pauses) {
+        unsigned long long ns;
+        char line[256];
+        unsigned n;
+        int r;
+
+        r = write_all(t->in_fd, "stamp\n");
+        if (r >= 0)
+                r = target_read_line(t, "STAMP ", VERIFY_TIMEOUT, line, sizeof(line));
+        if (r < 0) {
+                fprintf(stderr, "memcr-bench: target %i gave no time stamp: %s\n", (int) t->pid, strerror(-r));
+                return r;
+        }
+        if (sscanf(line, "STAMP resumed_ns=%llu pauses=%u", &ns, &n) != 2) {
+                fprintf(stderr, "memcr-bench: target %i: unexpected answer: %s\n", (int) t->pid, line);
+                return -EBADMSG;
+        }
+        *ret_resumed_ns = ns;
+        *ret_pauses = n;
+        return 0;
+}
+
+/* --lazy: checkpoint the same target again, hold, restore it lazily, and
+ * measure while its memory streams back behind it. */
+static int lazy_cycle(const Bench *b, Target *t, Run *run) {
+        unsigned long long sampled, missing, median_ns, max_ns, bad;
+        MemcrReply ck = {}, rs = {};
+        uint64_t resumed_ns;
+        unsigned seen, pauses;
+        usec_t u, t0;
+        char line[256];
+        int r;
+
+        r = target_stamp(t, &resumed_ns, &seen);
+        if (r < 0)
+                return r;
+        r = request(b, true, false, t->pid, &ck, &u);
+        if (r < 0)
+                return r;
+        usleep_safe((usec_t) (arg_hold * 1e6));
+
+        t0 = now_usec(CLOCK_MONOTONIC);
+        r = request(b, false, true, t->pid, &rs, &u);
+        if (r < 0)
+                return r;
+        run->v[METRIC_LAZY_REPLY_USEC] = (double) u;
+
+        /* At once, while pages are still on their way. */
+        r = write_all(t->in_fd, "latency mmap\n");
+        if (r >= 0)
+                r = target_read_line(t, "LATENCY ", VERIFY_TIMEOUT, line, sizeof(line));
+        if (r < 0) {
+                fprintf(stderr, "memcr-bench: target %i gave no latency figures: %s\n", (int) t->pid,
+                        strerror(-r));
+                return r;
+        }
+        if (sscanf(line, "LATENCY sampled=%llu missing=%llu median_ns=%llu max_ns=%llu bad=%llu", &sampled,
+                   &missing, &median_ns, &max_ns, &bad) != 5) {
+                fprintf(stderr, "memcr-bench: target %i: unexpected answer: %s\n", (int) t->pid, line);
+                return -EBADMSG;
+        }
+        if (bad > 0) {
+                fprintf(stderr, "memcr-bench: VERIFICATION FAILED while streaming: %s\n", line);
+                return -EBADMSG;
+        }
+        run->v[METRIC_LAZY_ACCESS_MISSING] = (double) missing;
+        if (missing > 0) {
+                run->v[METRIC_LAZY_ACCESS_USEC] = (double) median_ns / 1000;
+                run->v[METRIC_LAZY_ACCESS_MAX_USEC] = (double) max_ns / 1000;
+        }
+
+        r = target_stamp(t, &resumed_ns, &pauses);
+        if (r < 0)
+                return r;
+        if (pauses > seen && resumed_ns / 1000 >= t0)
+                run->v[METRIC_LAZY_RUNNING_USEC] = (double) (resumed_ns / 1000 - t0);
+        else
+                fprintf(stderr, "memcr-bench: target %i did not notice its pause (hold it longer than 50 ms)\n",
+                        (int) t->pid);
+
+        /* Every page is back when the watcher is gone. */
+        if (ck.info.watcher_pid > 0) {
+                r = reap(ck.info.watcher_pid, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "memcr-bench: cannot collect watcher %i: %s\n", (int) ck.info.watcher_pid,
+                                strerror(-r));
+                        return r;
+                }
+                run->v[METRIC_LAZY_RESIDENT_USEC] = (double) (now_usec(CLOCK_MONOTONIC) - t0);
+        }
+        return 0;
+}
+
 static int run_cycle(Bench *b, const Combo *c, Run *ret) {
         _cleanup_(target_done) Target t = TARGET_NULL;
         Run run;
@@ -1137,7 +1275,7 @@ static int run_cycle(Bench *b, const Combo *c, Run *ret) {
 
         cpu_snap(b, t.pid, 0, &s0);
         t0 = now_usec(CLOCK_MONOTONIC);
-        r = request(b, true, t.pid, &ck, &ck_usec);
+        r = request(b, true, false, t.pid, &ck, &ck_usec);
         if (r < 0)
                 return r;
         cpu_snap(b, t.pid, ck.info.watcher_pid, &s1);
@@ -1145,7 +1283,7 @@ static int run_cycle(Bench *b, const Combo *c, Run *ret) {
         usleep_safe((usec_t) (arg_hold * 1e6));
         hold1 = now_usec(CLOCK_MONOTONIC);
         cpu_snap(b, t.pid, ck.info.watcher_pid, &s2);
-        r = request(b, false, t.pid, &rs, &rs_usec);
+        r = request(b, false, false, t.pid, &rs, &rs_usec);
         if (r < 0)
                 return r;
         run.v[METRIC_FROZEN_USEC] = (double) (now_usec(CLOCK_MONOTONIC) - t0);
@@ -1207,6 +1345,12 @@ static int run_cycle(Bench *b, const Combo *c, Run *ret) {
         run.v[METRIC_DUMP_FILE_BYTES] = (double) ck.info.dump_file_bytes;
         run.v[METRIC_CHECKPOINT_GIBPS] = rate((double) ck.info.dump_bytes, (double) ck_usec);
         run.v[METRIC_RESTORE_GIBPS] = rate((double) ck.info.dump_bytes, (double) rs_usec);
+
+        if (arg_lazy && c->reserve == 0) {
+                r = lazy_cycle(b, &t, &run);
+                if (r < 0)
+                        return r;
+        }
 
         r = target_verify(&t);
         if (r < 0)
@@ -1281,6 +1425,8 @@ static void json_metrics(FILE *f, const double *v) {
         for (size_t m = 0; m < _METRIC_MAX; m++) {
                 if (!arg_compare && (m == METRIC_COMPARE_CHECKPOINT_USEC || m == METRIC_COMPARE_RESTORE_USEC ||
                                      m == METRIC_COMPARE_CYCLE_USEC))
+                        continue;
+                if (!arg_lazy && metric_is_lazy(m))
                         continue;
                 fprintf(f, ",\"%s\":", metrics[m].name);
                 json_number(f, v[m], metrics[m].unit);
@@ -1567,6 +1713,37 @@ static void print_table(const Bench *b) {
         fflush(stdout);
 }
 
+static void print_lazy_table(const Bench *b) {
+        char x[7][32];
+
+        printf("\nlazy restore (the same targets, checkpointed again after the eager cycle):\n\n");
+        printf("%5s  %3s  %7s  %13s  %10s  %10s  %13s  %12s  %12s  %7s\n", "size", "thr", "content",
+               "eager restore", "lazy reply", "running", "fully resident", "first access", "slowest", "missing");
+        for (size_t k = 0; k < b->n_combos; k++) {
+                const Combo *c = &b->combos[k];
+
+                if (c->reserve > 0)
+                        continue;
+                printf("%5s  %3u  %7s  %13s  %10s  %10s  %14s  %12s  %12s  %4.0f/%d\n",
+                       fmt_size(x[0], sizeof(x[0]), c->size), c->threads, content_names[c->content],
+                       fmt_usec(x[1], sizeof(x[1]), c->med[METRIC_RESTORE_USEC]),
+                       fmt_usec_fine(x[2], sizeof(x[2]), c->med[METRIC_LAZY_REPLY_USEC]),
+                       fmt_usec_fine(x[3], sizeof(x[3]), c->med[METRIC_LAZY_RUNNING_USEC]),
+                       fmt_usec(x[4], sizeof(x[4]), c->med[METRIC_LAZY_RESIDENT_USEC]),
+                       fmt_usec_fine(x[5], sizeof(x[5]), c->med[METRIC_LAZY_ACCESS_USEC]),
+                       fmt_usec_fine(x[6], sizeof(x[6]), c->max[METRIC_LAZY_ACCESS_MAX_USEC]),
+                       c->med[METRIC_LAZY_ACCESS_MISSING], LATENCY_SAMPLES);
+        }
+        printf("\nmedians of %u runs; eager restore: request to reply (the target runs after the last page);\n"
+               "lazy reply: request to reply; running: request to the first instruction the target ran\n"
+               "(its own time stamp); fully resident: request to the watcher's exit; first access: the\n"
+               "target's first read of a page not yet back (median over the missing pages of %d sampled\n"
+               "across its memory right after the reply; slowest: over all runs); missing: how many of the\n"
+               "sampled pages were not yet back\n",
+               arg_runs, LATENCY_SAMPLES);
+        fflush(stdout);
+}
+
 /* ---- requirements ---- */
 
 _printf_(6, 7) static void requirement(const char *name, const char *what, double value, double limit, bool met,
@@ -1742,6 +1919,21 @@ static void check_requirements(const Bench *b) {
 
         for (size_t i = 0; i < b->n_combos; i++) {
                 const Combo *c = &b->combos[i];
+                double v = c->med[METRIC_LAZY_RUNNING_USEC];
+
+                if (!arg_lazy || isnan(v))
+                        continue;
+                combo_label(label, sizeof(label), c);
+                requirement("lazy_running", label, v / 1000, 10, v <= 10000,
+                            "lazy restore: running %.1f ms after the request (median; slowest %.1f ms), fully "
+                            "resident after %s; eager restore %s (needs <= 10 ms)",
+                            v / 1000, c->max[METRIC_LAZY_RUNNING_USEC] / 1000,
+                            fmt_usec(x, sizeof(x), c->med[METRIC_LAZY_RESIDENT_USEC]),
+                            fmt_usec(y, sizeof(y), c->med[METRIC_RESTORE_USEC]));
+        }
+
+        for (size_t i = 0; i < b->n_combos; i++) {
+                const Combo *c = &b->combos[i];
                 double v = c->med[METRIC_CHECKPOINT_GIBPS];
 
                 if (!streq(arg_codec, "lz4") || c->content != CONTENT_TEXT)
@@ -1870,9 +2062,14 @@ static int run(Bench *b) {
                         }
                         c->n_runs++;
                         done++;
-                        fprintf(stderr, "memcr-bench: [%zu/%zu] %s run %u: checkpoint %s, restore %s\n", done,
+                        fprintf(stderr, "memcr-bench: [%zu/%zu] %s run %u: checkpoint %s, restore %s", done,
                                 total, label, i + 1, fmt_usec(x, sizeof(x), rn->v[METRIC_CHECKPOINT_USEC]),
                                 fmt_usec(y, sizeof(y), rn->v[METRIC_RESTORE_USEC]));
+                        if (arg_lazy && c->reserve == 0)
+                                fprintf(stderr, "; lazy: running after %s, fully resident after %s",
+                                        fmt_usec_fine(x, sizeof(x), rn->v[METRIC_LAZY_RUNNING_USEC]),
+                                        fmt_usec(y, sizeof(y), rn->v[METRIC_LAZY_RESIDENT_USEC]));
+                        fputc('\n', stderr);
                         if (arg_json)
                                 json_run(c, i);
                 }
@@ -1895,8 +2092,11 @@ static int run(Bench *b) {
                         "{\"type\":\"daemon\",\"memcrd_idle_rss\":%" PRIu64 ",\"memcrd_idle_rss_after\":%" PRIu64
                         ",\"loadavg\":%.2f}\n",
                         b->memcrd_idle_rss, b->memcrd_idle_rss_after, b->load_end);
-        else
+        else {
                 print_table(b);
+                if (arg_lazy)
+                        print_lazy_table(b);
+        }
         check_requirements(b);
         return 0;
 }

@@ -328,18 +328,35 @@ int dump_check_file(Dump *d) {
                 return -EBADMSG;
 
         /* Regions and index on disk must match ours too (chunks are opened
-         * against the in-memory index, which is what binds them). */
-        size_t size = (size_t) (d->header.file_size - d->header.regions_offset);
-        _cleanup_free_ uint8_t *buf = malloc(MAX(size, (size_t) 1));
-        if (!buf)
-                return -ENOMEM;
-        r = pread_full(d->fd, buf, size, (off_t) d->header.regions_offset);
-        if (r < 0)
-                return r == -EIO ? -EBADMSG : r;
+         * against the in-memory index, which is what binds them). Compared a
+         * slice at a time: this runs while the target waits, and a large
+         * fresh buffer costs more to fault in than to compare. */
+        uint8_t buf[16384];
         size_t rs = d->n_regions * sizeof(struct dump_region);
-        if ((rs > 0 && memcmp(buf, d->regions, rs) != 0) ||
-            (d->n_chunks > 0 && memcmp(buf + rs, d->chunks, size - rs) != 0))
+        size_t size = (size_t) (d->header.file_size - d->header.regions_offset);
+        if (size != rs + d->n_chunks * sizeof(struct dump_chunk))
                 return -EBADMSG;
+        for (size_t done = 0; done < size;) {
+                size_t n = MIN(size - done, sizeof(buf));
+                r = pread_full(d->fd, buf, n, (off_t) (d->header.regions_offset + done));
+                if (r < 0)
+                        return r == -EIO ? -EBADMSG : r;
+                for (size_t k = 0; k < n;) {
+                        size_t at = done + k, m;
+                        const uint8_t *ours;
+                        if (at < rs) {
+                                ours = (const uint8_t *) d->regions + at;
+                                m = MIN(n - k, rs - at);
+                        } else {
+                                ours = (const uint8_t *) d->chunks + (at - rs);
+                                m = n - k;
+                        }
+                        if (memcmp(buf + k, ours, m) != 0)
+                                return -EBADMSG;
+                        k += m;
+                }
+                done += n;
+        }
         return 0;
 }
 

@@ -28,6 +28,8 @@
 
 #define MAX_WORKERS 8
 #define TRACEE_POLL_USEC (5 * USEC_PER_MSEC)
+/* Below this, a thread of its own costs more than it saves. */
+#define EAGER_BYTES_PER_THREAD (256 * 1024)
 #define STREAM_OPTIONS                                                                             \
         (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK |     \
          PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE)
@@ -63,6 +65,11 @@ typedef struct Space {
         bool dead;
 } Space;
 
+typedef struct Retry {
+        Space *space;
+        uint64_t addr;
+} Retry;
+
 typedef struct Task {
         pid_t tid;
         Space *space;
@@ -91,6 +98,8 @@ struct LazyRestore {
         pthread_mutex_t wait_lock;
         pthread_cond_t wait_cond;
 
+        Retry *retries;          /* faults to serve again after the next events */
+        size_t n_retries;
         DumpWorker fault_worker; /* for faults served on the caller's thread */
         uint8_t *fault_raw;
 
@@ -261,7 +270,7 @@ static void wait_for_events(LazyRestore *l) {
  * moved or dropped since), every busy item of the chunk is looked up again.
  * Under the read lock items cannot change shape. */
 static int place_chunk(LazyRestore *l, Space *s, size_t hint, uint64_t hint_epoch, uint32_t chunk,
-                       const uint8_t *raw) {
+                       const uint8_t *raw, bool may_wait) {
         for (;;) {
                 bool again = false;
                 int r = 0;
@@ -298,8 +307,10 @@ static int place_chunk(LazyRestore *l, Space *s, size_t hint, uint64_t hint_epoc
                 pthread_rwlock_unlock(&l->lock);
                 if (!again)
                         return r;
-                /* The target is changing its mappings: wait for the event to be
-                 * applied, then look the items up again. */
+                /* The target is changing its mappings. Only the thread that
+                 * reads the events may not wait for them to be applied. */
+                if (!may_wait)
+                        return -EAGAIN;
                 wait_for_events(l);
                 if (atomic_load(&l->stop))
                         return 0;
@@ -387,7 +398,7 @@ static void *worker(void *userdata) {
                         fatal(l, r);
                         break;
                 }
-                r = place_chunk(l, s, idx, epoch, chunk, raw);
+                r = place_chunk(l, s, idx, epoch, chunk, raw, true);
                 if (r < 0) {
                         log_debug_errno(r, "filling chunk %u failed: %m", chunk);
                         fatal(l, r);
@@ -397,6 +408,16 @@ static void *worker(void *userdata) {
         explicit_bzero(raw, l->dump->header.chunk_size);
         dump_worker_done(&w);
         return NULL;
+}
+
+/* A fault that could not be served before pending events are read. */
+static int retry_later(LazyRestore *l, Space *s, uint64_t addr) {
+        Retry *p = realloc(l->retries, (l->n_retries + 1) * sizeof(Retry));
+        if (!p)
+                return -ENOMEM;
+        l->retries = p;
+        l->retries[l->n_retries++] = (Retry) { .space = s, .addr = addr };
+        return 0;
 }
 
 /* A page the target is waiting for, served right now on our thread. */
@@ -441,8 +462,10 @@ static int serve_fault(LazyRestore *l, Space *s, uint64_t addr, DumpWorker *w, u
                         (void) ioctl(s->uffd, UFFDIO_WAKE, &wake);
                         return 0;
                 }
-                /* EAGAIN: an event is pending; the thread faults again after it. */
-                if (errno == EAGAIN || errno == ENOENT || errno == ESRCH)
+                /* An event is pending: serve it after the events were read. */
+                if (errno == EAGAIN)
+                        return retry_later(l, s, addr);
+                if (errno == ENOENT || errno == ESRCH)
                         return 0;
                 return -errno;
         }
@@ -451,9 +474,21 @@ static int serve_fault(LazyRestore *l, Space *s, uint64_t addr, DumpWorker *w, u
         r = dump_load_chunk(w, chunk, raw);
         if (r < 0)
                 return log_debug_errno(r, "chunk %u failed verification during lazy restore: %m", chunk);
-        r = place_chunk(l, s, (size_t) i, epoch, chunk, raw);
+        r = place_chunk(l, s, (size_t) i, epoch, chunk, raw, false);
         if (r >= 0 && s->split)
-                r = place_chunk(l, s, 0, UINT64_MAX, chunk, raw);
+                r = place_chunk(l, s, 0, UINT64_MAX, chunk, raw, false);
+        if (r == -EAGAIN) {
+                /* Give the chunk back (a worker or our retry takes it again once
+                 * the event is applied), and remember the waiting thread. */
+                pthread_rwlock_rdlock(&l->lock);
+                for (size_t k = 0; k < s->n_items; k++) {
+                        uint8_t busy = ITEM_BUSY;
+                        if (s->items[k].chunk == chunk)
+                                atomic_compare_exchange_strong(&s->items[k].state, &busy, ITEM_PENDING);
+                }
+                pthread_rwlock_unlock(&l->lock);
+                return retry_later(l, s, addr);
+        }
         return r;
 }
 
@@ -809,63 +844,118 @@ static bool holds_stack(const EagerSet *e, const struct dump_region *reg) {
         return false;
 }
 
-/* Write the eager set, on our thread: it is small (file mappings' copied
- * pages, a chunk per thread stack), and every millisecond here is one the
- * target waits. Small chunks are gathered into one process_vm_writev().
- * Chunks already written are written again harmlessly. */
-static int write_eagerly(LazyRestore *l, const EagerSet *e) {
+/* A share of the eager set, written by one thread. */
+typedef struct EagerPart {
+        LazyRestore *l;
+        const uint32_t *chunks;
+        size_t n_chunks;
+        int result;
+} EagerPart;
+
+/* Write chunks (in address order) into the stopped target. Small chunks are
+ * gathered into one process_vm_writev(); chunks already written are
+ * written again harmlessly. */
+static int write_chunks(LazyRestore *l, const uint32_t *chunks, size_t n_chunks) {
         const size_t cap = l->dump->header.chunk_size;
         _cleanup_free_ uint8_t *batch = malloc(cap);
         struct iovec lo[64], re[64];
         size_t n = 0, used = 0;
+        DumpWorker w;
         int r;
 
         if (!batch)
                 return -ENOMEM;
+        r = dump_worker_init(&w, l->dump);
+        if (r < 0)
+                return r;
 
-        for (size_t i = 0; i <= l->dump->n_chunks; i++) {
-                const struct dump_chunk *c = i < l->dump->n_chunks ? &l->dump->chunks[i] : NULL;
-                bool flush = !c || n == ELEMENTSOF(lo);
+        for (size_t i = 0; i <= n_chunks && r >= 0; i++) {
+                const struct dump_chunk *c = i < n_chunks ? &l->dump->chunks[chunks[i]] : NULL;
+                bool direct = c && !(l->dump->regions[c->region].vma_flags & VMA_WRITE);
 
-                if (c && !eager_chunk(l->dump, i, (void *) e))
-                        c = NULL;
-                if (c && (used + c->raw_len > cap ||
-                          !(l->dump->regions[c->region].vma_flags & VMA_WRITE)))
-                        flush = true;
-                if (flush && n > 0) {
+                if (n > 0 && (!c || direct || n == ELEMENTSOF(lo) || used + c->raw_len > cap)) {
                         ssize_t k = process_vm_writev(l->pid, lo, n, re, n, 0);
-                        if (k < 0 || (size_t) k != used) {
+                        if (k < 0 || (size_t) k != used)
                                 /* Some page refused: write one by one through mem. */
-                                for (size_t j = 0; j < n; j++) {
+                                for (size_t j = 0; j < n && r >= 0; j++)
                                         r = pwrite_full(l->frozen->mem_fd, lo[j].iov_base, lo[j].iov_len,
                                                         (off_t) (uintptr_t) re[j].iov_base);
-                                        if (r < 0)
-                                                return r;
-                                }
-                        }
                         n = used = 0;
                 }
-                if (!c)
+                if (!c || r < 0)
                         continue;
-                if (!(l->dump->regions[c->region].vma_flags & VMA_WRITE)) {
+                r = dump_load_chunk(&w, chunks[i], batch + used);
+                if (r < 0)
+                        continue;
+                if (direct) {
                         /* Read-only to the target: only mem (FOLL_FORCE) writes it. */
-                        r = dump_load_chunk(&l->fault_worker, i, l->fault_raw);
-                        if (r >= 0)
-                                r = pwrite_full(l->frozen->mem_fd, l->fault_raw, c->raw_len, (off_t) c->addr);
-                        if (r < 0)
-                                return r;
+                        r = pwrite_full(l->frozen->mem_fd, batch, c->raw_len, (off_t) c->addr);
                         continue;
                 }
-                r = dump_load_chunk(&l->fault_worker, i, batch + used);
-                if (r < 0)
-                        return r;
                 lo[n] = (struct iovec) { batch + used, c->raw_len };
                 re[n] = (struct iovec) { (void *) (uintptr_t) c->addr, c->raw_len };
                 n++;
                 used += c->raw_len;
         }
         explicit_bzero(batch, cap);
-        return 0;
+        dump_worker_done(&w);
+        return r;
+}
+
+static void *eager_thread(void *userdata) {
+        EagerPart *p = userdata;
+
+        p->result = write_chunks(p->l, p->chunks, p->n_chunks);
+        return NULL;
+}
+
+/* Write the eager set while the target waits: every microsecond here is one
+ * it does not run. Its pages are fresh (a private file mapping's copies,
+ * stacks), so the copy is mostly page allocation: above a few hundred KiB
+ * it is shared out between threads, one per CPU, in equal byte shares. */
+static int write_eagerly(LazyRestore *l, const EagerSet *e) {
+        _cleanup_free_ uint32_t *list = NULL;
+        EagerPart parts[MAX_WORKERS] = {};
+        pthread_t threads[MAX_WORKERS];
+        size_t n = 0, bytes = 0, started = 0, first = 0;
+        unsigned n_parts;
+        int r;
+
+        list = calloc(MAX(l->dump->n_chunks, (size_t) 1), sizeof(uint32_t));
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->dump->n_chunks; i++)
+                if (eager_chunk(l->dump, i, (void *) e)) {
+                        list[n++] = (uint32_t) i;
+                        bytes += l->dump->chunks[i].raw_len;
+                }
+        if (n == 0)
+                return 0;
+
+        n_parts = (unsigned) MIN((size_t) MIN(transfer_default_workers(), (unsigned) MAX_WORKERS),
+                                 MAX(bytes / EAGER_BYTES_PER_THREAD, (size_t) 1));
+        for (unsigned k = 0, i = 0; k < n_parts; k++) {
+                size_t share = 0, goal = bytes / n_parts;
+                first = i;
+                while (i < n && (share < goal || k == n_parts - 1))
+                        share += l->dump->chunks[list[i++]].raw_len;
+                parts[k] = (EagerPart) { .l = l, .chunks = list + first, .n_chunks = i - first };
+        }
+        /* Part 0 is ours; the others go to helpers, if they start. */
+        for (unsigned k = 1; k < n_parts; k++) {
+                if (pthread_create(&threads[k], NULL, eager_thread, &parts[k]) != 0)
+                        break;
+                started = k;
+        }
+        r = write_chunks(l, parts[0].chunks, parts[0].n_chunks);
+        for (unsigned k = 1; k <= started; k++) {
+                (void) pthread_join(threads[k], NULL);
+                if (r >= 0)
+                        r = parts[k].result;
+        }
+        for (unsigned k = (unsigned) started + 1; k < n_parts && r >= 0; k++)
+                r = write_chunks(l, parts[k].chunks, parts[k].n_chunks);
+        return r;
 }
 
 int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
@@ -963,7 +1053,7 @@ int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
         }
         EagerSet eager = { .registered = registered, .stacks = stacks, .n_stacks = n_stacks };
 
-        /* The buffers for serving faults on our thread; first used right here. */
+        /* The buffers for serving faults on our thread. */
         l->fault_raw = malloc(l->dump->header.chunk_size);
         if (!l->fault_raw) {
                 r = -ENOMEM;
@@ -1112,6 +1202,18 @@ int lazy_restore_process(LazyRestore *l) {
                 if (!s->dead)
                         r = drain_uffd(l, s, &l->fault_worker, l->fault_raw);
         }
+        /* Faults put off for an event: the events are read now. */
+        if (r >= 0 && l->n_retries > 0) {
+                Retry *list = l->retries;
+                size_t n_list = l->n_retries;
+
+                l->retries = NULL;
+                l->n_retries = 0;
+                for (size_t i = 0; i < n_list && r >= 0; i++)
+                        if (!list[i].space->dead)
+                                r = serve_fault(l, list[i].space, list[i].addr, &l->fault_worker, l->fault_raw);
+                free(list);
+        }
         handle_tracees(l);
 
         if (r < 0)
@@ -1180,6 +1282,7 @@ LazyRestore *lazy_restore_free(LazyRestore *l) {
         }
         free(l->spaces);
         free(l->tasks);
+        free(l->retries);
         safe_close(l->epoll_fd);
         safe_close(l->timer_fd);
         if (l->fault_raw) {

@@ -107,6 +107,7 @@ static void proceed(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message 
                 r = operation_restore(m, c, pid, e, req, compat);
                 break;
         case POLICY_OP_STATUS:
+                entry_refresh(m, e);
                 client_status_reply(c, e);
                 break;
         default:

@@ -38,6 +38,7 @@ typedef struct Manager {
         usec_t client_timeout;       /* a connection must send a request within this */
         unsigned max_clients;
         bool polkit;                 /* ask polkit when the rules do not decide */
+        bool lazy_restore;           /* restore lazily unless a request says otherwise */
         bool selinux;
 
         Client *clients;
@@ -59,6 +60,8 @@ void operation_client_gone(Operation *op);
 Operation *operation_free(Operation *op);
 int manager_rebuild(Manager *m);
 void manager_on_target_exit(Entry *e, void *userdata);
+void manager_on_watcher_exit(Entry *e, void *userdata);
+void entry_refresh(Manager *m, Entry *e);
 
 /* reply helpers (client.c) */
 void client_reply(Client *c, MemcrResult result, int error, const char *message, const Message *info);

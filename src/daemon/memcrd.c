@@ -48,6 +48,7 @@ static unsigned arg_max_clients = 256;
 static WatcherMode arg_watchers = WATCHER_MODE_AUTO;
 static const char *arg_watcher_binary = NULL;
 static int arg_polkit = -1;
+static bool arg_lazy_restore = false;
 
 static void help(void) {
         printf("memcrd [OPTIONS]\n\n"
@@ -68,6 +69,8 @@ static void help(void) {
                "     --watchers=MODE         fork, systemd or auto [auto]\n"
                "     --watcher=PATH          memcr-watch binary (fork mode)\n"
                "     --polkit=BOOL           ask polkit when the rules do not decide [yes when a bus exists]\n"
+               "     --lazy-restore          restore lazily (resume at once, stream memory back)\n"
+               "                             unless a request asks for an eager restore\n"
                "     --log-level=LEVEL       err, warning, notice, info, debug [info]\n",
                MEMCR_RUNTIME_DIR, MEMCR_STATE_DIR);
 }
@@ -96,7 +99,7 @@ static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_VERSION = 0x100, ARG_LISTEN, ARG_SOCKET_GROUP, ARG_SOCKET_MODE, ARG_RUNTIME_DIR,
                 ARG_STATE_DIR, ARG_ALLOW_DUMP_DIR, ARG_COMPRESS, ARG_IDLE_TIMEOUT, ARG_CLIENT_TIMEOUT,
-                ARG_MAX_CLIENTS, ARG_WATCHERS, ARG_WATCHER, ARG_POLKIT, ARG_LOG_LEVEL,
+                ARG_MAX_CLIENTS, ARG_WATCHERS, ARG_WATCHER, ARG_POLKIT, ARG_LOG_LEVEL, ARG_LAZY_RESTORE,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -115,6 +118,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "watcher", required_argument, NULL, ARG_WATCHER },
                 { "polkit", required_argument, NULL, ARG_POLKIT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "lazy-restore", no_argument, NULL, ARG_LAZY_RESTORE },
                 {}
         };
         int c, r;
@@ -192,6 +196,9 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_polkit = parse_bool(optarg);
                         if (arg_polkit < 0)
                                 return log_error_errno(-EINVAL, "invalid boolean: %s", optarg);
+                        break;
+                case ARG_LAZY_RESTORE:
+                        arg_lazy_restore = true;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_parse_level(optarg);
@@ -391,6 +398,8 @@ static int run(void) {
 
         m.registry.event = m.event;
         m.registry.on_exit = manager_on_target_exit;
+        m.registry.on_watcher_exit = manager_on_watcher_exit;
+        m.lazy_restore = arg_lazy_restore;
         m.registry.userdata = &m;
 
         r = sd_event_add_io(m.event, &m.listen_source, m.listen_fd, EPOLLIN, on_listen, &m);

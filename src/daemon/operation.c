@@ -156,8 +156,14 @@ static void log_outcome(Operation *op, const char *id, int level, int error, con
         if (reply && MESSAGE_HAS(reply, TAG_DUMP_BYTES))
                 snprintf(dump, sizeof(dump), "%" PRIu64, reply->dump_bytes);
         snprintf(dur, sizeof(dur), "%" PRIu64, now_usec(CLOCK_MONOTONIC) - op->started);
+        bool lazy = reply && reply->state && streq(reply->state, "streaming");
+        char running[32] = "";
+        if (lazy && MESSAGE_HAS(reply, TAG_DURATION_USEC))
+                snprintf(running, sizeof(running), "%" PRIu64, reply->duration_usec);
 
         log_struct_errno(level, error, text, MESSAGE_ID(id), LOG_FIELD("MEMCR_OP", "%s", op_name(op)),
+                         LOG_FIELD("MEMCR_RESTORE", "%s", lazy ? "lazy" : ""),
+                         LOG_FIELD("MEMCR_RUNNING_USEC", "%s", running),
                          LOG_FIELD("MEMCR_PID", "%i", (int) op->pid),
                          LOG_FIELD("MEMCR_RESULT", "%s",
                                    memcr_result_to_string(reply && MESSAGE_HAS(reply, TAG_RESULT)
@@ -207,6 +213,8 @@ static void checkpoint_done(Operation *op, Message *reply, int error) {
                 if (e) {
                         e->state = ENTRY_FROZEN;
                         (void) entry_set_info(e, reply);
+                        if (MESSAGE_HAS(reply, TAG_WATCHER_PID))
+                                (void) entry_watch_watcher(e, (pid_t) reply->watcher_pid);
                 }
                 snprintf(text, sizeof(text), "checkpointed %i: RSS %" PRIu64 " -> %" PRIu64 " bytes, %" PRIu64
                          " bytes dumped", op->pid, reply->rss_before, reply->rss_after, reply->dump_bytes);
@@ -239,14 +247,24 @@ static void restore_done(Operation *op, Message *reply, int error) {
         if (op->finished)
                 return;
 
-        if (ok || (reply && (reply->result == MEMCR_ERR_KILLED || reply->result == MEMCR_ERR_NO_PROCESS))) {
+        if (ok && e && reply->state && streq(reply->state, "streaming")) {
+                /* Running again, its watcher still streaming its memory back:
+                 * listed until the watcher is done. */
+                e->state = ENTRY_STREAMING;
+                (void) entry_set_info(e, reply);
+                (void) entry_watch_watcher(e, (pid_t) reply->watcher_pid);
+        } else if (ok || (reply && (reply->result == MEMCR_ERR_KILLED || reply->result == MEMCR_ERR_NO_PROCESS))) {
                 if (e)
                         registry_remove(&m->registry, e);
+                e = NULL;
         } else if (e)
                 e->state = ENTRY_FROZEN; /* still held by its watcher */
 
         if (ok) {
-                snprintf(text, sizeof(text), "restored %i", op->pid);
+                if (e && e->state == ENTRY_STREAMING)
+                        snprintf(text, sizeof(text), "restored %i lazily: running, memory streaming back", op->pid);
+                else
+                        snprintf(text, sizeof(text), "restored %i", op->pid);
                 log_outcome(op, MEMCR_MESSAGE_RESTORE_DONE, LOG_INFO, 0, reply, text);
                 reply_to_client(op, reply);
         } else {
@@ -276,10 +294,13 @@ static void rebuild_done(Operation *op, Message *reply) {
 
         if (reply && reply->result == MEMCR_OK) {
                 if (e) {
-                        e->state = ENTRY_FROZEN;
+                        e->state = reply->state && streq(reply->state, "streaming") ? ENTRY_STREAMING
+                                                                                   : ENTRY_FROZEN;
                         if (MESSAGE_HAS(reply, TAG_CALLER_UID))
                                 e->caller_uid = reply->caller_uid;
                         (void) entry_set_info(e, reply);
+                        if (MESSAGE_HAS(reply, TAG_WATCHER_PID))
+                                (void) entry_watch_watcher(e, (pid_t) reply->watcher_pid);
                 }
                 log_info("found %i frozen by an earlier memcrd (watcher %u)", op->pid, reply->watcher_pid);
         } else if (e)
@@ -598,6 +619,13 @@ static int restore_now(Manager *m, Client *c, pid_t pid, Entry *e, bool compat) 
                 return 0;
         }
         message_set_u32(&req, TAG_PID, (uint32_t) pid);
+        /* How: as the request says, else memcrd's default (the watcher adds
+         * the process's own default from its checkpoint). */
+        uint32_t flags = c ? c->flags & (REQUEST_FLAG_LAZY | REQUEST_FLAG_EAGER) : 0;
+        if (flags == 0 && m->lazy_restore)
+                flags = REQUEST_FLAG_LAZY;
+        if (flags != 0)
+                message_set_u32(&req, TAG_FLAGS, flags);
         r = message_send(fd, &req, NULL, 0);
         message_done(&req);
         if (r >= 0)
@@ -642,6 +670,10 @@ int operation_restore(Manager *m, Client *c, pid_t pid, Entry *e, const Message 
                 return 0;
         }
         switch (e->state) {
+        case ENTRY_STREAMING:
+                snprintf(text, sizeof(text), "%i runs already; its memory is still streaming back", pid);
+                client_reply(c, MEMCR_ERR_BUSY, EBUSY, text, NULL);
+                return 0;
         case ENTRY_RESTORING:
                 snprintf(text, sizeof(text), "%i is already being restored", pid);
                 client_reply(c, MEMCR_ERR_BUSY, EBUSY, text, NULL);
@@ -699,6 +731,46 @@ void manager_on_target_exit(Entry *e, void *userdata) {
                    LOG_FIELD("MEMCR_REASON", "%s", watcher_died ? "watcher-died" : "killed"), NULL);
         registry_remove(&m->registry, e);
         manager_check_idle(m);
+}
+
+/* The watcher holding e exited. With an operation under way, the operation
+ * finds out; a target that died is for manager_on_target_exit(). Otherwise
+ * the watcher let the process go by itself: stopped (SIGTERM, systemctl stop),
+ * its maximum frozen time reached, or its streaming done. */
+void manager_on_watcher_exit(Entry *e, void *userdata) {
+        Manager *m = userdata;
+        char text[256];
+
+        if (e->op || pidfd_is_alive(e->pidfd) <= 0)
+                return;
+        snprintf(text, sizeof(text), "%i %s by its watcher", e->pid,
+                 e->state == ENTRY_STREAMING ? "is fully back in memory, released" : "was restored");
+        log_struct(LOG_INFO, text, LOG_FIELD("MEMCR_PID", "%i", (int) e->pid), LOG_FIELD("MEMCR_OP", "%s", "restore"),
+                   LOG_FIELD("MEMCR_RESULT", "%s", "ok"), LOG_FIELD("MEMCR_CALLER_UID", "%u", e->caller_uid),
+                   LOG_FIELD("MEMCR_REASON", "%s", "watcher"), NULL);
+        registry_remove(&m->registry, e);
+        manager_check_idle(m);
+}
+
+/* A streaming entry's progress, asked from its watcher (briefly blocking). */
+void entry_refresh(Manager *m, Entry *e) {
+        Message req = { .type = MSG_STATUS }, reply = {};
+        struct timeval tv = { .tv_sec = 1 };
+        int fd;
+
+        if (e->state != ENTRY_STREAMING)
+                return;
+        fd = connect_watcher(m, e->pid, false);
+        if (fd < 0)
+                return;
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        message_set_u32(&req, TAG_PID, (uint32_t) e->pid);
+        if (message_send(fd, &req, NULL, 0) >= 0 && message_recv(fd, &reply, NULL, 0, NULL) >= 0 &&
+            reply.result == MEMCR_OK)
+                (void) entry_set_info(e, &reply);
+        message_done(&req);
+        message_done(&reply);
+        safe_close(fd);
 }
 
 /* Ask every watcher in the runtime directory what it holds. */

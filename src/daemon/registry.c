@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 
 #include "macro.h"
+#include "pidfd-util.h"
 #include "registry.h"
 
 const char *entry_state_to_string(EntryState s) {
@@ -13,6 +14,7 @@ const char *entry_state_to_string(EntryState s) {
                 [ENTRY_CHECKPOINTING] = "checkpointing",
                 [ENTRY_FROZEN] = "frozen",
                 [ENTRY_RESTORING] = "restoring",
+                [ENTRY_STREAMING] = "streaming",
         };
         return s < _ENTRY_STATE_MAX ? names[s] : "unknown";
 }
@@ -47,6 +49,7 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
         e->pid = pid;
         e->state = state;
         e->caller_uid = caller_uid;
+        e->watcher_pidfd = -EBADF;
         e->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
         if (e->pidfd < 0) {
                 free(e);
@@ -74,6 +77,9 @@ void registry_remove(Registry *r, Entry *e) {
                         break;
                 }
         sd_event_source_disable_unref(e->exit_source);
+        sd_event_source_disable_unref(e->watcher_source);
+        sd_event_source_disable_unref(e->settle_source);
+        safe_close(e->watcher_pidfd);
         safe_close(e->pidfd);
         message_done(&e->info);
         free(e);
@@ -82,6 +88,51 @@ void registry_remove(Registry *r, Entry *e) {
 void registry_clear(Registry *r) {
         while (r->entries)
                 registry_remove(r, r->entries);
+}
+
+#define WATCHER_SETTLE_USEC (250 * 1000)
+
+static int on_watcher_settled(sd_event_source *s, uint64_t usec, void *userdata) {
+        Entry *e = userdata;
+        Registry *r = e->registry;
+
+        if (r->on_watcher_exit)
+                r->on_watcher_exit(e, r->userdata);
+        return 0;
+}
+
+/* A watcher that dies takes its target along (PTRACE_O_EXITKILL), but the
+ * target's exit is noticed a moment after the watcher's: whether the watcher
+ * let it go alive is decided once that moment has passed (the target's exit,
+ * if it comes, removes the entry and this timer with it). */
+static int on_watcher_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Entry *e = userdata;
+        Registry *r = e->registry;
+        int k;
+
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        k = sd_event_add_time_relative(r->event, &e->settle_source, CLOCK_MONOTONIC, WATCHER_SETTLE_USEC, 0,
+                                       on_watcher_settled, e);
+        if (k < 0)
+                return on_watcher_settled(NULL, 0, e);
+        return 0;
+}
+
+int entry_watch_watcher(Entry *e, pid_t watcher) {
+        int fd, k;
+
+        if (watcher <= 0 || e->watcher_pidfd >= 0)
+                return 0;
+        fd = pidfd_open_pid(watcher);
+        if (fd < 0)
+                return fd;
+        k = sd_event_add_io(e->registry->event, &e->watcher_source, fd, EPOLLIN, on_watcher_exit, e);
+        if (k < 0) {
+                safe_close(fd);
+                return k;
+        }
+        e->watcher_pidfd = fd;
+        return 0;
 }
 
 int entry_set_info(Entry *e, const Message *reply) {

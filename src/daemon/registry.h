@@ -18,6 +18,7 @@ typedef enum EntryState {
         ENTRY_CHECKPOINTING,
         ENTRY_FROZEN,
         ENTRY_RESTORING,
+        ENTRY_STREAMING, /* running again, memory streaming back (lazy restore) */
         _ENTRY_STATE_MAX,
 } EntryState;
 
@@ -29,6 +30,9 @@ struct Entry {
         pid_t pid;
         int pidfd;                  /* notices the target's exit */
         sd_event_source *exit_source;
+        int watcher_pidfd;          /* notices the watcher's exit */
+        sd_event_source *watcher_source;
+        sd_event_source *settle_source; /* after the watcher's exit, see registry.c */
         EntryState state;
         uid_t caller_uid;           /* who checkpointed it */
         Message info;               /* last status reported by the watcher */
@@ -43,6 +47,8 @@ struct Registry {
         /* Called when a target exits while we track it (frozen: the watcher
          * lost it, or it was killed). */
         void (*on_exit)(Entry *e, void *userdata);
+        /* Called when the watcher holding a target exits. */
+        void (*on_watcher_exit)(Entry *e, void *userdata);
         void *userdata;
 };
 
@@ -52,5 +58,7 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
 void registry_remove(Registry *r, Entry *e);
 void registry_clear(Registry *r);
 const char *entry_state_to_string(EntryState s);
+/* Follow the watcher's life (its PID from a status reply it just sent). */
+int entry_watch_watcher(Entry *e, pid_t watcher);
 /* Copy the watcher's status (a REPLY message) into the entry. */
 int entry_set_info(Entry *e, const Message *reply);

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
+#include "lazy.h"
 #include "memcr.h"
 #include "pidfd-util.h"
 #include "privileges.h"
@@ -63,6 +64,7 @@ typedef struct Watch {
         uint64_t max_frozen_sec;
         char codec[16];
         bool encrypted;
+        bool lazy_default; /* restore lazily unless asked otherwise */
         /* job connection while checkpointing */
         int job_fd;
         bool want_progress;
@@ -516,6 +518,7 @@ static int do_checkpoint(Watch *w) {
         w->max_frozen_sec = MESSAGE_HAS(&m, TAG_MAX_FROZEN_SEC) ? m.max_frozen_sec : 0;
         w->want_progress = MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_PROGRESS);
         w->encrypted = !(MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_NO_ENCRYPT));
+        w->lazy_default = MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_LAZY);
         w->target_uid = proc_uid(w->pid);
         proc_comm(w->pid, w->comm, sizeof(w->comm));
         snprintf(w->codec, sizeof(w->codec), "%s", MESSAGE_HAS(&m, TAG_CODEC) ? m.codec : "none");
@@ -617,6 +620,149 @@ static int do_restore(Watch *w, int fd, const char *why) {
         return 0;
 }
 
+static void log_lazy(const Watch *w, const char *what, const LazyProgress *p, const char *id) {
+        log_struct(LOG_INFO, what, MESSAGE_ID(id), LOG_FIELD("MEMCR_PID", "%i", w->pid),
+                   LOG_FIELD("MEMCR_OP", "%s", "restore"), LOG_FIELD("MEMCR_RESULT", "%s", "ok"),
+                   LOG_FIELD("MEMCR_RESTORE", "%s", "lazy"), LOG_FIELD("MEMCR_CALLER_UID", "%u", w->caller_uid),
+                   LOG_FIELD("MEMCR_DUMP_BYTES", "%" PRIu64, p->total_bytes),
+                   LOG_FIELD("MEMCR_RUNNING_USEC", "%" PRIu64, p->running_usec),
+                   LOG_FIELD("MEMCR_RESIDENT_USEC", "%" PRIu64, p->complete_usec),
+                   LOG_FIELD("MEMCR_FAULTS", "%" PRIu64, p->faults),
+                   LOG_FIELD("MEMCR_WATCHER_PID", "%i", (int) getpid()), NULL);
+}
+
+static void reply_streaming(int fd, const Watch *w, LazyRestore *l, bool first) {
+        Message m = { .type = MSG_REPLY };
+        LazyProgress p;
+
+        lazy_restore_progress(l, &p);
+        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
+        message_set_u32(&m, TAG_PID, (uint32_t) w->pid);
+        message_set_u32(&m, TAG_WATCHER_PID, (uint32_t) getpid());
+        (void) message_set_string(&m, TAG_STATE, "streaming");
+        (void) message_set_string(&m, TAG_COMM, w->comm);
+        message_set_u32(&m, TAG_UID, w->target_uid);
+        message_set_u32(&m, TAG_CALLER_UID, w->caller_uid);
+        message_set_u64(&m, TAG_DONE, p.done_bytes);
+        message_set_u64(&m, TAG_TOTAL, p.total_bytes);
+        if (first)
+                message_set_u64(&m, TAG_DURATION_USEC, p.running_usec);
+        (void) message_send(fd, &m, NULL, 0);
+        message_done(&m);
+}
+
+/* The target runs; serve its memory until all of it is back. Requests on our
+ * socket get the progress. A stop request cannot cut this short: leaving now
+ * would kill the target. */
+static int stream(Watch *w, LazyRestore *l) {
+        _cleanup_close_ int sigfd = -EBADF;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
+        sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sigfd < 0)
+                return -errno;
+
+        for (;;) {
+                struct pollfd p[3] = {
+                        { .fd = lazy_restore_fd(l), .events = POLLIN },
+                        { .fd = w->listen_fd, .events = POLLIN },
+                        { .fd = sigfd, .events = POLLIN },
+                };
+                LazyProgress progress;
+
+                r = lazy_restore_process(l);
+                if (r < 0) {
+                        char msg[512];
+
+                        snprintf(msg, sizeof(msg),
+                                 "lazy restore of %i failed: %s%s; the target was killed rather than run on with memory "
+                                 "missing or not its own",
+                                 w->pid, strerror(-r), r == -EBADMSG ? " (its dump failed verification)" : "");
+                        log_outcome("restore", w, r, MEMCR_MESSAGE_TARGET_KILLED, msg);
+                        /* Whatever the engine could not kill, our exit does
+                         * (PTRACE_O_EXITKILL). */
+                        _exit(EXIT_FAILURE);
+                }
+                if (r > 0) {
+                        lazy_restore_progress(l, &progress);
+                        log_lazy(w, "memory of a lazily restored process fully back", &progress,
+                                 MEMCR_MESSAGE_RESTORE_RESIDENT);
+                        return 0;
+                }
+
+                r = poll(p, ELEMENTSOF(p), -1);
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (p[2].revents) {
+                        struct signalfd_siginfo si;
+                        while (read(sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+                                if (si.ssi_signo != SIGCHLD)
+                                        log_info("stop requested while the memory of %i is streaming back; "
+                                                 "finishing that first", w->pid);
+                }
+                if (p[1].revents) {
+                        _cleanup_close_ int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                        struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+                        Message m = {};
+
+                        if (fd < 0 || peer_allowed(fd) < 0)
+                                continue;
+                        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+                        if (message_recv(fd, &m, NULL, 0, NULL) < 0)
+                                continue;
+                        if (m.type == MSG_STATUS || m.type == MSG_LIST)
+                                reply_streaming(fd, w, l, false);
+                        else
+                                reply(fd, MEMCR_ERR_BUSY, EBUSY, "its memory is still streaming back", NULL, false);
+                        message_done(&m);
+                }
+        }
+}
+
+static int do_restore_lazy(Watch *w, int fd) {
+        _cleanup_close_ int dev = -EBADF;
+        LazyOptions o = { .userfaultfd_dev = -1 };
+        LazyRestore *l = NULL;
+        LazyProgress progress;
+        int r;
+
+        /* /dev/userfaultfd gives the target a userfaultfd that handles faults
+         * the kernel takes on its behalf too; without it the target may still
+         * be allowed userfaultfd(2). */
+        dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        if (dev < 0)
+                log_debug_errno(-errno, "/dev/userfaultfd: %m");
+        o.userfaultfd_dev = dev;
+
+        (void) sd_notifyf(false, "STATUS=Restoring %i lazily", w->pid);
+        r = lazy_restore_start(w->frozen, &o, &l);
+        if (r < 0) {
+                if (w->frozen && w->frozen->tracee) {
+                        /* Still frozen, nothing lost: do it the eager way. */
+                        log_info_errno(r, "lazy restore of %i not possible (%m), restoring it eagerly", w->pid);
+                        return do_restore(w, fd, "requested (lazy restore not possible)");
+                }
+                return do_restore(w, fd, "requested");
+        }
+        w->frozen = NULL; /* the lazy restore owns it now */
+
+        lazy_restore_progress(l, &progress);
+        log_lazy(w, "process restored lazily: running, memory streaming back", &progress, MEMCR_MESSAGE_RESTORE_DONE);
+        if (fd >= 0)
+                reply_streaming(fd, w, l, true);
+        (void) sd_notifyf(false, "STATUS=Streaming the memory of %i back", w->pid);
+
+        r = stream(w, l);
+        lazy_restore_free(l);
+        return r;
+}
+
 /* Has a thread of the frozen target exited? Every thread is held in a stop,
  * so only SIGKILL can have made one exit. Its exit is ours (the tracer's) to
  * collect: until we do, the process stays a zombie and its pidfd says
@@ -705,9 +851,13 @@ static int hold(Watch *w) {
                         case MSG_LIST:
                                 reply(fd, MEMCR_OK, 0, NULL, w, true);
                                 break;
-                        case MSG_RESTORE:
+                        case MSG_RESTORE: {
+                                uint32_t flags = MESSAGE_HAS(&m, TAG_FLAGS) ? m.flags : 0;
+                                bool lazy = (flags & REQUEST_FLAG_LAZY) ||
+                                            (w->lazy_default && !(flags & REQUEST_FLAG_EAGER));
                                 message_done(&m);
-                                return do_restore(w, fd, "requested");
+                                return lazy ? do_restore_lazy(w, fd) : do_restore(w, fd, "requested");
+                        }
                         case MSG_CHECKPOINT:
                                 reply(fd, MEMCR_ERR_ALREADY_FROZEN, EALREADY, "already frozen", w, true);
                                 break;

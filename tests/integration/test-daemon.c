@@ -401,3 +401,81 @@ Test(daemon, structured_log_fields) {
         cr_assert(daemon_log_has(&d, done), "no checkpoint record with the fields");
         cr_assert(daemon_log_has(&d, restored), "no restore record");
 }
+
+Test(daemon, lazy_restore_through_memcrd) {
+        Target t;
+        Message m = {};
+        char pid_field[64];
+
+        start();
+        cr_assert_eq(target_start(&t, small), 0);
+        checkpoint(t.pid);
+
+        cr_assert_eq(daemon_request(&d, MSG_RESTORE, t.pid, REQUEST_FLAG_LAZY, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_str_eq(m.state, "streaming", "not a lazy restore");
+        cr_assert_gt(m.total, 0);
+        cr_log_info("running %llu us after the request", (unsigned long long) m.duration_usec);
+        message_done(&m);
+
+        /* It runs: it answers, with every byte right, while memory streams in. */
+        TargetResult res = {};
+        cr_assert_eq(target_check(&t, &res), 0);
+        cr_assert(res.ok);
+
+        /* The watcher lets go when everything is back; memcrd forgets it then. */
+        for (int i = 0; i < 500 && proc_tracer(t.pid) != 0; i++)
+                usleep(10 * 1000);
+        cr_assert_eq(proc_tracer(t.pid), 0, "still traced: streaming never finished");
+        for (int i = 0; i < 100; i++) {
+                cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+                size_t n = m.n_entries;
+                message_done(&m);
+                if (n == 0)
+                        break;
+                usleep(10 * 1000);
+        }
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_ERR_NOT_FROZEN);
+        message_done(&m);
+        verify(&t);
+
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", t.pid);
+        const char *const running[] = { "MESSAGE_ID=8c957ea2ccbe451db06f253671b458d6", pid_field, "MEMCR_RESTORE=lazy",
+                                        "MEMCR_RUNNING_USEC=", NULL };
+        const char *const resident[] = { "MESSAGE_ID=facd4a38ecbe44648ab2addcd38be20b", pid_field,
+                                         "MEMCR_RESIDENT_USEC=", NULL };
+        cr_assert(daemon_log_has(&d, running), "no record of the time to running");
+        cr_assert(daemon_log_has(&d, resident), "no record of the time to fully resident");
+}
+
+Test(daemon, watcher_told_to_stop_restores_and_memcrd_notices) {
+        Target t;
+        Message m = {};
+
+        start();
+        cr_assert_eq(target_start(&t, small), 0);
+        checkpoint(t.pid);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        pid_t watcher = (pid_t) m.watcher_pid;
+        message_done(&m);
+        cr_assert_eq(kill(watcher, SIGTERM), 0);
+        for (int i = 0; i < 200 && proc_tracer(t.pid) != 0; i++)
+                usleep(10 * 1000);
+        cr_assert_eq(proc_tracer(t.pid), 0);
+        /* Not frozen any more, as far as memcrd knows too: it may be frozen again. */
+        for (int i = 0; i < 100; i++) {
+                cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+                MemcrResult r = m.result;
+                message_done(&m);
+                if (r == MEMCR_ERR_NOT_FROZEN)
+                        break;
+                usleep(10 * 1000);
+        }
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_ERR_NOT_FROZEN);
+        message_done(&m);
+        checkpoint(t.pid);
+        restore(t.pid);
+        verify(&t);
+}

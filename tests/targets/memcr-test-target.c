@@ -152,8 +152,13 @@ static volatile sig_atomic_t probe_ok, probe_bad;
 
 /* --stamp: when the process last came back from a pause (freeze) longer than
  * 50 ms, as seen by a thread that looks at the clock every 200 us. */
-static atomic_ullong resumed_ns;
-static atomic_uint pauses;
+typedef struct Stamp {
+    atomic_ullong resumed_ns, loops, max_gap_ns, started_ns;
+    atomic_uint pauses;
+} Stamp;
+/* In a page of its own (anonymous, so a lazy restore brings it back on
+ * demand): the first write after a restore is a fault of the stamp thread. */
+static Stamp *stamp, *stamp_view;
 
 /* Print a message (and the error, if any) to stderr; returns error. */
 _printf_(2, 3) static int log_errno(int error, const char *fmt, ...) {
@@ -522,18 +527,32 @@ static uint64_t monotonic_ns(void) {
     return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
-/* --stamp: notice the end of every pause longer than 50 ms. */
+/* --stamp: notice the end of every pause longer than 50 ms. The thread
+ * keeps its own counts too (on its stack, copied to a page of their own), so
+ * a page that lost what was written to it shows. */
 static void *stamp_thread(void *arg) {
     const struct timespec nap = { .tv_nsec = 200 * 1000 };
-    uint64_t last = monotonic_ns();
+    uint64_t last = monotonic_ns(), loops = 0, max_gap = 0;
+    unsigned pauses = 0;
 
     (void) arg;
+    atomic_store(&stamp->started_ns, last);
     for (;;) {
         uint64_t now = monotonic_ns();
+        loops++;
+        atomic_fetch_add(&stamp->loops, 1);
+        if (now - last > atomic_load(&stamp->max_gap_ns))
+            atomic_store(&stamp->max_gap_ns, now - last);
+        if (now - last > max_gap)
+            max_gap = now - last;
         if (now - last > 50ULL * 1000 * 1000) {
-            atomic_store(&resumed_ns, now);
-            atomic_fetch_add(&pauses, 1);
+            pauses++;
+            atomic_store(&stamp->resumed_ns, now);
+            atomic_fetch_add(&stamp->pauses, 1);
         }
+        atomic_store(&stamp_view->loops, loops);
+        atomic_store(&stamp_view->max_gap_ns, max_gap);
+        atomic_store(&stamp_view->pauses, pauses);
         last = now;
         (void) nanosleep(&nap, NULL);
     }
@@ -610,6 +629,47 @@ static void command_pipe_read(const char *name) {
     free(words);
     close(p[0]);
     close(p[1]);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* How long a first read of a page takes while memory may still be coming
+ * back: LATENCY_SAMPLES pages spread over a region, each read once (one
+ * word, checked); the pages that were not yet resident are timed. */
+#define LATENCY_SAMPLES 64
+static void command_latency(const char *name) {
+    Region *reg = region_by_name(name);
+    uint64_t took[LATENCY_SAMPLES];
+    size_t n_pages, stretch, missing = 0, bad = 0;
+
+    if (!reg || reg->kind != REGION_PLAIN || reg->gone || reg->zeroed || reg->size < page_size) {
+        printf("ERROR latency %s\n", name);
+        return;
+    }
+    n_pages = reg->size / page_size;
+    stretch = n_pages >= LATENCY_SAMPLES ? n_pages / LATENCY_SAMPLES : 1;
+    for (size_t i = 0; i < LATENCY_SAMPLES; i++) {
+        /* Evenly spread, a different page offset in every stretch. */
+        size_t page = (i * n_pages) / LATENCY_SAMPLES + (i * 7919) % stretch;
+        const volatile uint64_t *w = (const volatile uint64_t *) (void *) (reg->addr + page * page_size);
+        unsigned char resident = 1;
+        uint64_t t0, v;
+
+        (void) mincore((void *) (uintptr_t) w, page_size, &resident);
+        t0 = monotonic_ns();
+        v = *w;
+        if (!(resident & 1))
+            took[missing++] = monotonic_ns() - t0;
+        if (v != pattern_word((uintptr_t) w, reg->seed))
+            bad++;
+    }
+    qsort(took, missing, sizeof(took[0]), cmp_u64);
+    printf("LATENCY sampled=%d missing=%zu median_ns=%llu max_ns=%llu bad=%zu\n", LATENCY_SAMPLES, missing,
+           missing ? (unsigned long long) took[missing / 2] : 0ULL,
+           missing ? (unsigned long long) took[missing - 1] : 0ULL, bad);
 }
 
 /* A child made while memory may still be coming back checks it all. */
@@ -989,7 +1049,8 @@ static int parse_argv(int argc, char *argv[]) {
                    "       [--readonly=MIB] [--file-private=MIB] [--shared=MIB] [--memfd=MIB]\n"
                    "       [--mlock=KIB] [--thp=MIB] [--seed=N] [--ready-fd=FD] [--touch-after]\n"
                    "       [--compressible] [--setresgid=R:E:S] [--setresuid=R:E:S]\n"
-                   "Commands on stdin: verify, check, exit\n",
+                   "Commands on stdin: verify, check, exit, stamp, probe, latency REGION,\n"
+                   "  unmap REGION, dontneed REGION, pipe-read REGION, fork-check\n",
                    argv[0]);
             return 0;
         default:
@@ -1024,6 +1085,14 @@ int main(int argc, char *argv[]) {
         return EXIT_STARTUP;
     if (arg_stamp) {
         pthread_t t;
+        void *page = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED)
+            return log_errno(-errno, "cannot map the stamp page"), EXIT_STARTUP;
+        stamp = page;
+        page = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED || mprotect(page, page_size, PROT_READ | PROT_WRITE) < 0)
+            return log_errno(-errno, "cannot map the stamp page"), EXIT_STARTUP;
+        stamp_view = page;
         if (pthread_create(&t, NULL, stamp_thread, NULL) != 0)
             return log_errno(-EAGAIN, "cannot start the stamp thread"), EXIT_STARTUP;
     }
@@ -1059,8 +1128,18 @@ int main(int argc, char *argv[]) {
         else if (strcmp(line, "fork-check") == 0)
             command_fork_check();
         else if (strcmp(line, "stamp") == 0)
-            printf("STAMP resumed_ns=%llu pauses=%u\n", (unsigned long long) atomic_load(&resumed_ns),
-                   atomic_load(&pauses));
+            printf("STAMP resumed_ns=%llu pauses=%u view_pauses=%u view_loops=%llu view_max_gap_ns=%llu "
+                   "started_ns=%llu loops=%llu max_gap_ns=%llu at=%p\n",
+                   stamp ? (unsigned long long) atomic_load(&stamp->resumed_ns) : 0ULL,
+                   stamp ? atomic_load(&stamp->pauses) : 0U, stamp ? atomic_load(&stamp_view->pauses) : 0U,
+                   stamp ? (unsigned long long) atomic_load(&stamp_view->loops) : 0ULL,
+                   stamp ? (unsigned long long) atomic_load(&stamp_view->max_gap_ns) : 0ULL,
+                   stamp ? (unsigned long long) atomic_load(&stamp->started_ns) : 0ULL,
+                   stamp ? (unsigned long long) atomic_load(&stamp->loops) : 0ULL,
+                   stamp ? (unsigned long long) atomic_load(&stamp->max_gap_ns) : 0ULL,
+                   stamp ? (void *) &stamp->pauses : NULL);
+        else if (strncmp(line, "latency ", 8) == 0)
+            command_latency(line + 8);
         else if (strcmp(line, "probe") == 0)
             printf("PROBE ok=%d bad=%d\n", (int) probe_ok, (int) probe_bad);
         else if (line[0] != '\0')
