@@ -651,21 +651,45 @@ static void reply_streaming(int fd, const Watch *w, LazyRestore *l, bool first) 
         message_done(&m);
 }
 
-/* The target runs; serve its memory until all of it is back. Requests on our
- * socket get the progress. A stop request cannot cut this short: leaving now
- * would kill the target. */
-static int stream(Watch *w, LazyRestore *l) {
-        _cleanup_close_ int sigfd = -EBADF;
+/* The signals the watcher's loops take from a signalfd (blocked in main()). */
+static int open_signalfd(void) {
         sigset_t mask;
-        int r;
+        int fd;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGCHLD);
-        sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (sigfd < 0)
+        fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        return fd < 0 ? -errno : fd;
+}
+
+/* The next connection on our socket from a peer that may talk to us, with
+ * time limits on its request and our answer; -errno if there is none. */
+static int accept_request(Watch *w) {
+        struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+        _cleanup_close_ int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int r;
+
+        if (fd < 0)
                 return -errno;
+        r = peer_allowed(fd);
+        if (r < 0)
+                return r;
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        return TAKE_FD(fd);
+}
+
+/* The target runs; serve its memory until all of it is back. Requests on our
+ * socket get the progress. A stop request cannot cut this short: leaving now
+ * would kill the target. */
+static int stream(Watch *w, LazyRestore *l) {
+        _cleanup_close_ int sigfd = open_signalfd();
+        int r;
+
+        if (sigfd < 0)
+                return sigfd;
 
         for (;;) {
                 struct pollfd p[3] = {
@@ -706,14 +730,11 @@ static int stream(Watch *w, LazyRestore *l) {
                                                  "finishing that first", w->pid);
                 }
                 if (p[1].revents) {
-                        _cleanup_close_ int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                        struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+                        _cleanup_close_ int fd = accept_request(w);
                         Message m = {};
 
-                        if (fd < 0 || peer_allowed(fd) < 0)
+                        if (fd < 0)
                                 continue;
-                        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-                        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
                         if (message_recv(fd, &m, NULL, 0, NULL) < 0)
                                 continue;
                         if (m.type == MSG_STATUS || m.type == MSG_LIST)
@@ -778,17 +799,11 @@ static bool target_dying(Watch *w) {
 
 /* Serve requests while the target is frozen. Returns when it is restored or gone. */
 static int hold(Watch *w) {
-        _cleanup_close_ int sigfd = -EBADF, timerfd = -EBADF;
-        sigset_t mask;
+        _cleanup_close_ int sigfd = open_signalfd(), timerfd = -EBADF;
         int r;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGCHLD);
-        sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sigfd < 0)
-                return -errno;
+                return sigfd;
         timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         if (timerfd < 0)
                 return -errno;
@@ -835,15 +850,12 @@ static int hold(Watch *w) {
                         return do_restore(w, -EBADF, "maximum frozen time reached");
                 }
                 if (p[0].revents) {
-                        _cleanup_close_ int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                        struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+                        _cleanup_close_ int fd = accept_request(w);
                         Message m = {};
                         int fds[1];
 
-                        if (fd < 0 || peer_allowed(fd) < 0)
+                        if (fd < 0)
                                 continue;
-                        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-                        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
                         if (message_recv(fd, &m, fds, 0, NULL) < 0)
                                 continue;
                         switch (m.type) {
