@@ -36,6 +36,18 @@ static void conn_fail(Conn *c, int error) {
                 c->cb->on_close(c, error, c->userdata);
 }
 
+/* Sending failed because the peer closed its end. What it sent before may
+ * still wait to be read (a watcher that answered, then closed): keep reading;
+ * the end of its input closes the connection. Returns whether that applies. */
+static bool stop_writing(Conn *c, int error) {
+        if ((error != -EPIPE && error != -ECONNRESET) || c->close_after_flush)
+                return false;
+        c->peer_stopped_reading = true;
+        c->out_size = c->out_done = 0;
+        update_events(c);
+        return true;
+}
+
 static int flush_out(Conn *c) {
         while (c->out_done < c->out_size) {
                 ssize_t k = send(c->fd, c->out + c->out_done, c->out_size - c->out_done,
@@ -123,7 +135,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
         if (revents & EPOLLOUT) {
                 r = flush_out(c);
-                if (r < 0) {
+                if (r < 0 && !stop_writing(c, r)) {
                         conn_fail(c, r);
                         return 0;
                 }
@@ -210,6 +222,8 @@ Conn *conn_free(Conn *c) {
 int conn_send_raw(Conn *c, const void *p, size_t n) {
         if (c->closed)
                 return -ECONNRESET;
+        if (c->peer_stopped_reading)
+                return -EPIPE;
         if (c->out_size + n > MAX_OUT)
                 return -ENOBUFS;
         uint8_t *o = realloc(c->out, c->out_size + n);
@@ -220,7 +234,8 @@ int conn_send_raw(Conn *c, const void *p, size_t n) {
         c->out_size += n;
         int r = flush_out(c);
         if (r < 0) {
-                conn_fail(c, r);
+                if (!stop_writing(c, r))
+                        conn_fail(c, r);
                 return r;
         }
         if (r > 0 && c->close_after_flush) {

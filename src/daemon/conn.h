@@ -43,6 +43,7 @@ struct Conn {
         bool compat;
         bool close_after_flush;
         bool closed;
+        bool peer_stopped_reading; /* sending failed; what it sent is still read */
         const ConnCallbacks *cb;
         void *userdata;
 };
