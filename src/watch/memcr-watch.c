@@ -577,34 +577,40 @@ static int do_checkpoint(Watch *w) {
         return 0;
 }
 
+/* A restore that failed: the target was killed (fail-safe), or had exited
+ * (-ESRCH). We are done with it: the dump (and its space) and the socket go
+ * before the answer. */
+static int restore_failed(Watch *w, int fd, int r, const char *why) {
+        char msg[512];
+        bool killed = r != -ESRCH;
+
+        w->frozen = frozen_free(w->frozen);
+        release_socket(w);
+        if (r == -EBADMSG)
+                snprintf(msg, sizeof(msg),
+                         "restore of %i failed (%s): %s: its dump failed verification (changed or damaged "
+                         "on disk); the target was killed rather than resumed with memory that is not its own",
+                         w->pid, why, strerror(-r));
+        else
+                snprintf(msg, sizeof(msg), "restore of %i failed (%s): %s%s", w->pid, why, strerror(-r),
+                         killed ? "; the target was killed rather than resumed with memory missing" : "");
+        if (killed)
+                log_outcome("restore", w, r, MEMCR_MESSAGE_TARGET_KILLED, msg);
+        if (fd >= 0)
+                reply(fd, killed ? MEMCR_ERR_KILLED : MEMCR_ERR_NO_PROCESS, r, msg, w, false);
+        return r;
+}
+
 static int do_restore(Watch *w, int fd, const char *why) {
         RestoreStats rs = {};
         int r;
 
         (void) sd_notifyf(false, "STATUS=Restoring %i", w->pid);
         r = memcr_restore(w->frozen, NULL, NULL, &rs);
-        /* Either way we are done with it: free the dump (and its space) and
-         * the socket before answering. */
+        if (r < 0)
+                return restore_failed(w, fd, r, why);
         w->frozen = frozen_free(w->frozen);
         release_socket(w);
-        if (r < 0) {
-                char msg[512];
-                bool killed = r != -ESRCH;
-
-                if (r == -EBADMSG)
-                        snprintf(msg, sizeof(msg),
-                                 "restore of %i failed (%s): %s: its dump failed verification (changed or damaged "
-                                 "on disk); the target was killed rather than resumed with memory that is not its own",
-                                 w->pid, why, strerror(-r));
-                else
-                        snprintf(msg, sizeof(msg), "restore of %i failed (%s): %s%s", w->pid, why, strerror(-r),
-                                 killed ? "; the target was killed rather than resumed with memory missing" : "");
-                if (killed)
-                        log_outcome("restore", w, r, MEMCR_MESSAGE_TARGET_KILLED, msg);
-                if (fd >= 0)
-                        reply(fd, killed ? MEMCR_ERR_KILLED : MEMCR_ERR_NO_PROCESS, r, msg, w, false);
-                return r;
-        }
         if (fd >= 0) {
                 Message m = { .type = MSG_REPLY };
                 message_set_u32(&m, TAG_RESULT, MEMCR_OK);
@@ -708,6 +714,7 @@ static int stream(Watch *w, LazyRestore *l) {
                                  "missing or not its own",
                                  w->pid, strerror(-r), r == -EBADMSG ? " (its dump failed verification)" : "");
                         log_outcome("restore", w, r, MEMCR_MESSAGE_TARGET_KILLED, msg);
+                        release_socket(w);
                         /* Whatever the engine could not kill, our exit does
                          * (PTRACE_O_EXITKILL). */
                         _exit(EXIT_FAILURE);
@@ -769,7 +776,10 @@ static int do_restore_lazy(Watch *w, int fd) {
                         log_info_errno(r, "lazy restore of %i not possible (%m), restoring it eagerly", w->pid);
                         return do_restore(w, fd, "requested (lazy restore not possible)");
                 }
-                return do_restore(w, fd, "requested");
+                /* No longer held: its dump failed verification, or the
+                 * restore failed once the target could not run without us;
+                 * the engine killed it. */
+                return restore_failed(w, fd, r, "requested, lazily");
         }
         w->frozen = NULL; /* the lazy restore owns it now */
 

@@ -1621,8 +1621,9 @@ static void damage_dump(pid_t pid, bool truncate_it) {
         close(fd);
 }
 
-/* The one case where a restore kills: the dump is not what was written. */
-static void damaged_dump(bool truncate_it) {
+/* The one case where a restore kills: the dump is not what was written
+ * (found before the target runs, by an eager restore or a lazy one). */
+static void damaged_dump(bool truncate_it, bool lazy) {
         const char *const args[] = { "--mmap=64", "--threads=3", NULL };
         Target t;
         Message m = {};
@@ -1633,26 +1634,46 @@ static void damaged_dump(bool truncate_it) {
         pid_t pid = t.pid;
         checkpoint_ok(pid);
         damage_dump(pid, truncate_it);
-        simple(MSG_RESTORE, pid, &m);
+        request_init(&m, MSG_RESTORE, pid);
+        if (lazy)
+                message_set_u32(&m, TAG_FLAGS, REQUEST_FLAG_LAZY);
+        int fd = send_msg(&m);
+        message_done(&m);
+        recv_reply(fd, &m);
         cr_log_info("%s", msg_text(&m));
-        expect(&m, MEMCR_ERR_KILLED);
-        expect_text(&m, "verification");
+        if (lazy && !truncate_it)
+                /* The index is intact: it runs, and the damaged chunk is met
+                 * while its memory streams back. */
+                expect(&m, MEMCR_OK);
+        else {
+                expect(&m, MEMCR_ERR_KILLED);
+                expect_text(&m, "verification");
+        }
         message_done(&m);
         assert_killed(&t);
         assert_nothing_left(NULL);
         snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", pid);
         const char *const killed[] = { "MESSAGE_ID=" MEMCR_MESSAGE_TARGET_KILLED, pid_field, "verification", NULL };
         assert_logged("the process was killed because its dump failed verification", killed);
-        record("dump %s while frozen: restore refused, target killed, reason logged, nothing left",
-               truncate_it ? "truncated" : "with one bit flipped");
+        record("dump %s while frozen: %s, target killed, reason logged, nothing left",
+               truncate_it ? "truncated" : "with one bit flipped",
+               !lazy ? "restore refused" : truncate_it ? "lazy restore refused" : "lazy restore met it while streaming");
 }
 
 Test(faults, dump_bit_flipped) {
-        damaged_dump(false);
+        damaged_dump(false, false);
 }
 
 Test(faults, dump_truncated) {
-        damaged_dump(true);
+        damaged_dump(true, false);
+}
+
+Test(faults, dump_bit_flipped_lazy) {
+        damaged_dump(false, true);
+}
+
+Test(faults, dump_truncated_lazy) {
+        damaged_dump(true, true);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
