@@ -165,7 +165,7 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
         if (!f)
                 return -ENOMEM;
         f->pid = pid;
-        f->mem_fd = -EBADF;
+        f->mem_fd = f->pagemap_fd = -EBADF;
         f->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
         if (f->pidfd < 0)
                 return -errno;
@@ -254,6 +254,7 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
                 return r;
         }
         f->mem_fd = parasite_take_fd(p, PARASITE_FD_MEM);
+        f->pagemap_fd = parasite_take_fd(p, PARASITE_FD_PAGEMAP);
 
         /* THP count after dropping, from the same smaps view. */
         {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "dump.h"
 #include "fileio.h"
+#include "log.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -115,10 +117,16 @@ int dump_plan_range(Dump *d, uint32_t region, uint64_t start, uint64_t end) {
         struct dump_region *reg;
 
         assert(d && !d->finished);
-        assert(region < d->n_regions);
+        /* What the page scan found comes from the target and the kernel: a
+         * range out of place is refused, never trusted. */
+        if (region >= d->n_regions)
+                return -EINVAL;
         reg = &d->regions[region];
-        assert(start >= reg->start && end <= reg->end && start < end);
-        assert(d->n_chunks == 0 || d->chunks[d->n_chunks - 1].addr < start);
+        if (start < reg->start || end > reg->end || start >= end)
+                return log_debug_errno(-EINVAL, "range 0x%" PRIx64 "-0x%" PRIx64 " is outside its area", start, end);
+        if (d->n_chunks > 0 && d->chunks[d->n_chunks - 1].addr + d->chunks[d->n_chunks - 1].raw_len > start)
+                return log_debug_errno(-EINVAL, "range 0x%" PRIx64 "-0x%" PRIx64 " overlaps or precedes the previous one",
+                                       start, end);
 
         for (uint64_t a = start; a < end;) {
                 uint64_t len = MIN(end - a, (uint64_t) d->header.chunk_size);

@@ -22,11 +22,15 @@
 #include "lazy.h"
 #include "log.h"
 #include "macro.h"
+#include "pagescan.h"
 #include "parasite.h"
 #include "transfer.h"
 #include "vma.h"
 
 #define MAX_WORKERS 8
+#define PAGEMAP_BATCH 4096
+#define PM_SWAP (1ULL << 62)
+#define PM_PRESENT (1ULL << 63)
 #define TRACEE_POLL_USEC (5 * USEC_PER_MSEC)
 /* Below this, a thread of its own costs more than it saves. */
 #define EAGER_BYTES_PER_THREAD (256 * 1024)
@@ -214,12 +218,78 @@ static int space_change(LazyRestore *l, Space *s, uint64_t start, uint64_t end, 
         return 0;
 }
 
+/* Take the sorted, disjoint ranges [starts[i], ends[i]) out of the items of
+ * s, in one pass: their pages are in place already. Called before the target
+ * runs, with nothing else using s. */
+static int space_cut(LazyRestore *l, Space *s, const PageRangeList *cut) {
+        _cleanup_free_ Item *out = NULL;
+        size_t n = 0, k = 0;
+
+        if (cut->n == 0)
+                return 0;
+        /* Each range splits at most one item in two. */
+        out = malloc((s->n_items + cut->n) * sizeof(Item));
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_items; i++) {
+                Item it = s->items[i];
+                uint64_t end = it.dest + it.len;
+
+                while (k < cut->n && cut->ranges[k].end <= it.dest)
+                        k++;
+                for (size_t j = k; j < cut->n && cut->ranges[j].start < end && it.len > 0; j++) {
+                        uint64_t lo = MAX(cut->ranges[j].start, it.dest), hi = MIN(cut->ranges[j].end, end);
+
+                        if (lo > it.dest) {
+                                Item before = it;
+                                before.len = (uint32_t) (lo - it.dest);
+                                out[n++] = before;
+                        }
+                        atomic_fetch_add(&l->done_bytes, hi - lo);
+                        it.offset += (uint32_t) (hi - it.dest);
+                        it.len = (uint32_t) (end - hi);
+                        it.dest = hi;
+                }
+                if (it.len > 0)
+                        out[n++] = it;
+        }
+        free(s->items);
+        s->items = TAKE_PTR(out);
+        s->n_items = n;
+        space_count(s);
+        s->split = true;
+        return 0;
+}
+
 /* ---- copying ---- */
 
-static int uffd_copy(int uffd, uint64_t dest, const void *src, uint64_t len) {
-        /* Returns 0, -EAGAIN (the target is changing its mappings: retry after
-         * the event is handled), or another error. Pages already present are
-         * skipped one by one. */
+/* Does the page at addr in the target hold the page at src? 1, 0, or -errno. */
+static int page_matches(LazyRestore *l, uint64_t addr, const void *src) {
+        const size_t ps = (size_t) getpagesize();
+        _cleanup_free_ uint8_t *buf = malloc(ps);
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        r = pread_full(l->frozen->mem_fd, buf, ps, (off_t) addr);
+        if (r < 0)
+                return r;
+        r = memcmp(buf, src, ps) == 0;
+        explicit_bzero(buf, ps);
+        return r;
+}
+
+/* Copy len bytes from src to dest in the target. Returns 0, -EAGAIN (the
+ * target is changing its mappings: retry after the event is handled), or
+ * another error. A page that is there already (EEXIST) is accepted only if
+ * it holds the dump's bytes, or, with !strict, in a child forked while we
+ * streamed (it inherited what we had copied into its parent). In the target
+ * itself nothing but us fills a registered page once it runs: a page that
+ * is there and differs is not the target's own, and it must not run on with
+ * it (-EEXIST). */
+static int uffd_copy(LazyRestore *l, int uffd, uint64_t dest, const void *src, uint64_t len, bool strict) {
+        const uint64_t ps = (uint64_t) getpagesize();
+
         while (len > 0) {
                 struct uffdio_copy c = { .dst = dest, .src = (uint64_t) (uintptr_t) src, .len = len };
 
@@ -232,8 +302,17 @@ static int uffd_copy(int uffd, uint64_t dest, const void *src, uint64_t len) {
                         continue;
                 }
                 if (c.copy == -EEXIST || errno == EEXIST) {
-                        uint64_t ps = (uint64_t) getpagesize();
                         struct uffdio_range w = { .start = dest, .len = ps };
+
+                        if (strict) {
+                                int r = page_matches(l, dest, src);
+                                if (r < 0)
+                                        return r;
+                                if (r == 0)
+                                        return log_debug_errno(-EEXIST,
+                                                               "page 0x%" PRIx64 " of %i was filled by somebody else", dest,
+                                                               l->pid);
+                        }
                         (void) ioctl(uffd, UFFDIO_WAKE, &w);
                         dest += ps;
                         src = (const uint8_t *) src + ps;
@@ -288,7 +367,7 @@ static int place_chunk(LazyRestore *l, Space *s, size_t hint, uint64_t hint_epoc
 
                         if (it->chunk != chunk || atomic_load(&it->state) != ITEM_BUSY)
                                 continue;
-                        r = uffd_copy(s->uffd, it->dest, raw + it->offset, it->len);
+                        r = uffd_copy(l, s->uffd, it->dest, raw + it->offset, it->len, s == l->spaces[0]);
                         if (r == -EAGAIN) {
                                 again = true;
                                 break;
@@ -814,6 +893,84 @@ static void kill_all(LazyRestore *l) {
         l->released = true;
 }
 
+/* ---- pages that are there before the target runs ---- */
+
+/* Pages of the registered areas that are present before the target runs
+ * again were not put there by the target: the kernel wrote a thread's rseq
+ * area while our code ran in it, or somebody read or wrote the frozen
+ * process's memory (/proc/PID/cmdline is world-readable; /proc/PID/mem,
+ * process_vm_writev). UFFDIO_COPY cannot fill such a page (EEXIST), so each
+ * gets the dump's bytes here — zeros where nothing was dumped — and leaves
+ * the list of pages to stream. Once registered, nothing fills a page of ours
+ * without asking us, so after this every page is the dump's. */
+static int fill_present(LazyRestore *l, Space *s, const bool *registered) {
+        const uint64_t ps = (uint64_t) getpagesize();
+        _cleanup_(page_range_list_done) PageRangeList present = {};
+        _cleanup_free_ uint64_t *pm = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
+        _cleanup_free_ uint8_t *zero = calloc(1, ps), *buf = malloc(ps);
+        ssize_t loaded = -1;
+        int r;
+
+        if (!pm || !zero || !buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->dump->n_regions; i++) {
+                const struct dump_region *reg = &l->dump->regions[i];
+
+                if (!registered[i])
+                        continue;
+                for (uint64_t addr = reg->start; addr < reg->end;) {
+                        size_t n = (size_t) MIN((reg->end - addr) / ps, (uint64_t) PAGEMAP_BATCH);
+
+                        r = pread_full(l->frozen->pagemap_fd, pm, n * sizeof(uint64_t), (off_t) (addr / ps * sizeof(uint64_t)));
+                        if (r < 0)
+                                return log_debug_errno(r, "reading the page map of %i failed: %m", l->pid);
+                        for (size_t k = 0; k < n; k++, addr += ps)
+                                if (pm[k] & (PM_PRESENT | PM_SWAP)) {
+                                        r = page_range_list_add(&present, addr, addr + ps, (uint32_t) i);
+                                        if (r < 0)
+                                                return r;
+                                }
+                }
+        }
+        if (present.n == 0)
+                return 0;
+        log_debug("%" PRIu64 " bytes of %i are present before it runs: filling them from the dump", present.bytes,
+                  l->pid);
+
+        for (size_t i = 0; i < present.n; i++)
+                for (uint64_t addr = present.ranges[i].start; addr < present.ranges[i].end; addr += ps) {
+                        ssize_t k = find_item(s, addr);
+                        const void *src;
+
+                        if (k >= 0) {
+                                const Item *it = &s->items[k];
+                                if ((ssize_t) it->chunk != loaded) {
+                                        r = dump_load_chunk(&l->fault_worker, it->chunk, l->fault_raw);
+                                        if (r < 0)
+                                                return log_debug_errno(r, "chunk %u failed verification: %m", it->chunk);
+                                        loaded = it->chunk;
+                                }
+                                src = l->fault_raw + it->offset + (addr - it->dest);
+                        } else if (dump_find_chunk(l->dump, addr) >= 0)
+                                continue; /* written before registering */
+                        else {
+                                /* Nothing was dumped here: it reads as zeros, or
+                                 * somebody wrote it while it was frozen. */
+                                r = pread_full(l->frozen->mem_fd, buf, ps, (off_t) addr);
+                                if (r < 0)
+                                        return r;
+                                if (memcmp(buf, zero, ps) == 0)
+                                        continue;
+                                src = zero;
+                        }
+                        r = pwrite_full(l->frozen->mem_fd, src, ps, (off_t) addr);
+                        if (r < 0)
+                                return log_debug_errno(r, "writing page 0x%" PRIx64 " of %i failed: %m", addr, l->pid);
+                }
+        explicit_bzero(buf, ps);
+        return space_cut(l, s, &present);
+}
+
 /* ---- start ---- */
 
 typedef struct EagerSet {
@@ -960,6 +1117,8 @@ static int write_eagerly(LazyRestore *l, const EagerSet *e) {
 
 int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
         _cleanup_free_ bool *registered = NULL;
+        _cleanup_free_ uint64_t *stacks = NULL;
+        size_t n_stacks = 0;
         _cleanup_parasite_ Parasite *p = NULL;
         LazyRestore *l;
         Space *main_space;
@@ -1044,12 +1203,25 @@ int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
         for (size_t i = 0; i < l->dump->n_regions; i++)
                 registered[i] = !(l->dump->regions[i].vma_flags & VMA_FILE);
 
-        uint64_t stacks[256];
-        size_t n_stacks = 0;
-        for (size_t i = 0; i < f->tracee->n_threads && n_stacks < ELEMENTSOF(stacks); i++) {
+        /* Each thread's stack pointer, thread pointer and rseq area: touched
+         * first thing (the kernel writes the rseq area on the way back). */
+        stacks = calloc(MAX(f->tracee->n_threads, (size_t) 1) * 3, sizeof(uint64_t));
+        if (!stacks) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < f->tracee->n_threads; i++) {
+                pid_t tid = f->tracee->threads[i].tid;
                 struct user_regs_struct regs;
-                if (!f->tracee->threads[i].gone && ptrace(PTRACE_GETREGS, f->tracee->threads[i].tid, 0, &regs) >= 0)
-                        stacks[n_stacks++] = regs.rsp;
+                uint64_t rseq;
+
+                if (f->tracee->threads[i].gone || ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
+                        continue;
+                stacks[n_stacks++] = regs.rsp;
+                if (regs.fs_base != 0)
+                        stacks[n_stacks++] = regs.fs_base;
+                if (tracee_thread_rseq(tid, &rseq, NULL) > 0)
+                        stacks[n_stacks++] = rseq;
         }
         EagerSet eager = { .registered = registered, .stacks = stacks, .n_stacks = n_stacks };
 
@@ -1108,6 +1280,9 @@ int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
         }
         /* Chunks are in address order, and so are the items made from them. */
         space_count(main_space);
+        r = fill_present(l, main_space, registered);
+        if (r < 0)
+                goto fail_kill;
         /* What was written before it runs is back already. */
         for (size_t i = 0; i < l->dump->n_chunks; i++)
                 if (eager_chunk(l->dump, i, &eager)) {

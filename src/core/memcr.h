@@ -68,6 +68,7 @@ typedef struct Frozen {
         int pidfd;                /* owned */
         Tracee *tracee;
         int mem_fd;               /* the target's /proc/self/mem, opened by itself */
+        int pagemap_fd;           /* and its /proc/self/pagemap */
         Dump *dump;
         bool memory_out;          /* pages dropped: must be restored before release */
         bool group_stopped;

@@ -147,21 +147,29 @@ static int scan_vma_ioctl(PageScanner *s, const Vma *v, uint32_t idx, PageRangeL
         if (!vec)
                 return -ENOMEM;
         while (pos < v->end) {
-                uint64_t walk_end;
+                uint64_t walk_end, before = pos;
                 size_t n;
                 int r;
 
                 r = scan_ioctl(s, pos, v->end, s->guard_category, vec, SCAN_VEC_LEN, &walk_end, &n);
                 if (r < 0)
                         return r;
+                /* Some kernels report a walk_end short of regions they did
+                 * return: the walk got at least as far as the last of them.
+                 * Nothing is taken twice, and nothing out of order. */
                 for (size_t i = 0; i < n; i++) {
-                        r = page_range_list_add(list, vec[i].start, vec[i].end, idx);
+                        uint64_t start = MAX(vec[i].start, pos), end = MIN(vec[i].end, v->end);
+
+                        if (start >= end)
+                                continue;
+                        r = page_range_list_add(list, start, end, idx);
                         if (r < 0)
                                 return r;
+                        pos = end;
                 }
-                if (walk_end <= pos)
-                        return -EIO;
-                pos = walk_end;
+                pos = MAX(pos, walk_end);
+                if (pos <= before)
+                        return -EIO; /* no progress */
         }
         return 0;
 }

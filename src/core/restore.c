@@ -102,6 +102,7 @@ Frozen *frozen_free(Frozen *f) {
                         f->tracee = tracee_free(f->tracee);
         }
         safe_close(f->mem_fd);
+        safe_close(f->pagemap_fd);
         safe_close(f->pidfd);
         dump_free(f->dump);
         free(f);

@@ -35,6 +35,29 @@
 #define X86_EFLAGS_DF 0x400ULL
 #define X86_64_USER_CS 0x33
 
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+/* <linux/ptrace.h> and <linux/rseq.h>, which do not mix with <sys/ptrace.h>. */
+struct rseq_configuration {
+        uint64_t rseq_abi_pointer;
+        uint32_t rseq_abi_size;
+        uint32_t signature;
+        uint32_t flags;
+        uint32_t pad;
+};
+
+struct rseq_cs_desc {
+        uint32_t version;
+        uint32_t flags;
+        uint64_t start_ip;
+        uint64_t post_commit_offset;
+        uint64_t abort_ip;
+};
+
+#define RSEQ_CS_OFFSET 8 /* struct rseq: cpu_id_start, cpu_id, then rseq_cs */
+
 #define DEFAULT_OP_TIMEOUT (30 * USEC_PER_SEC)
 #define MAX_SPURIOUS_STOPS 10000
 
@@ -208,6 +231,61 @@ static int add_thread(Tracee *t, pid_t tid) {
         return 0;
 }
 
+int tracee_thread_rseq(pid_t tid, uint64_t *ret_area, uint32_t *ret_signature) {
+        struct rseq_configuration c = {};
+
+        if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(c), &c) < 0)
+                return errno == EIO || errno == EINVAL ? 0 : -errno; /* a kernel without rseq */
+        if (c.rseq_abi_pointer == 0)
+                return 0;
+        *ret_area = c.rseq_abi_pointer;
+        if (ret_signature)
+                *ret_signature = c.signature;
+        return 1;
+}
+
+static int peek_thread(pid_t tid, uint64_t addr, void *buf, size_t len) {
+        struct iovec local = { buf, len }, remote = { (void *) (uintptr_t) addr, len };
+        ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+        return n < 0 ? -errno : (size_t) n == len ? 0 : -EIO;
+}
+
+/* A thread stopped inside an rseq critical section: move it to the abort
+ * handler, as the kernel does when it preempts such a thread. Our code runs
+ * in the thread before it returns there, and the kernel forgets the critical
+ * section when it sees the thread outside it (running our code), so it would
+ * otherwise commit after having been interrupted. */
+static int fixup_rseq(pid_t tid) {
+        struct user_regs_struct regs;
+        struct rseq_cs_desc cs;
+        uint64_t area, cs_ptr;
+        uint32_t sig, at_abort;
+        int r;
+
+        r = tracee_thread_rseq(tid, &area, &sig);
+        if (r <= 0)
+                return r;
+        /* An area or descriptor we cannot read is the kernel's to judge (it
+         * kills the thread on its way back): not ours. */
+        if (peek_thread(tid, area + RSEQ_CS_OFFSET, &cs_ptr, sizeof(cs_ptr)) < 0 || cs_ptr == 0)
+                return 0;
+        if (peek_thread(tid, cs_ptr, &cs, sizeof(cs)) < 0)
+                return 0;
+        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
+                return -errno;
+        if (regs.rip - cs.start_ip >= cs.post_commit_offset)
+                return 0; /* outside: the kernel clears rseq_cs itself */
+        /* The kernel checks the signature before the abort handler, and kills
+         * the thread if it does not match: leave that case to it. */
+        if (peek_thread(tid, cs.abort_ip - sizeof(at_abort), &at_abort, sizeof(at_abort)) < 0 || at_abort != sig)
+                return 0;
+        log_debug("thread %i was inside an rseq critical section, moving it to its abort handler", tid);
+        regs.rip = cs.abort_ip;
+        if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
+                return -errno;
+        return 0;
+}
+
 static int pidfd_alive(int pidfd) {
         struct pollfd p = { .fd = pidfd, .events = POLLIN };
         int r = poll(&p, 1, 0);
@@ -318,6 +396,10 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                         }
                         return -errno;
                 }
+                r = fixup_rseq(t->threads[i].tid);
+                if (r < 0)
+                        return log_debug_errno(r, "reading the rseq state of thread %i failed: %m",
+                                               t->threads[i].tid);
         }
 
         /* Put usable threads first, the leader before the others. */

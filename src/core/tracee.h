@@ -58,6 +58,10 @@ typedef struct Tracee {
  * same process afterwards), waiting up to stop_timeout for each to stop. */
 int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret);
 
+/* The rseq area registered by thread tid: 1 and its address (and the
+ * signature of abort handlers), 0 if it has none. */
+int tracee_thread_rseq(pid_t tid, uint64_t *ret_area, uint32_t *ret_signature);
+
 /* Release every thread (after tracee_restore_exec() if the executor was used). */
 int tracee_detach(Tracee *t);
 

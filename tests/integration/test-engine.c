@@ -543,3 +543,42 @@ Test(engine, recycled_pid_is_not_touched) {
         assert_check(&t);
         assert_verified(&t, 0, 0);
 }
+
+/* A large mapping with few pages written, spread over it: the dump holds
+ * about those pages, and both page scanners find the same ones. */
+static void sparse(const char *size_arg, const char *pages_arg, uint64_t pages) {
+        const char *args[] = { size_arg, pages_arg, "--heap=4", "--threads=2", NULL };
+        const PageScanMode modes[] = { PAGESCAN_AUTO, PAGESCAN_PAGEMAP };
+        CheckpointOptions o = options();
+        uint64_t found[2] = {};
+        Target t;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                o.scan_mode = modes[i];
+                Frozen *f = checkpoint(&t, &o);
+                found[i] = f->stats.dumped_bytes;
+                cr_log_info("%s %s: %llu bytes in %llu ranges", size_arg, pages_arg,
+                            (unsigned long long) f->stats.dumped_bytes, (unsigned long long) f->stats.n_ranges);
+                /* The written pages, the heap, stacks and a little more; not the
+                 * mapping's size. */
+                cr_assert_geq(f->stats.dumped_bytes, pages * 4096 + 4 * MiB);
+                cr_assert_leq(f->stats.dumped_bytes, pages * 4096 + 16 * MiB);
+                cr_assert_geq(f->stats.n_ranges, pages);
+                assert_dropped(f);
+                restore(f);
+                assert_check(&t);
+        }
+        cr_assert_leq(found[0] > found[1] ? found[0] - found[1] : found[1] - found[0], 256 * 1024,
+                      "PAGEMAP_SCAN found %llu bytes, pagemap entries %llu", (unsigned long long) found[0],
+                      (unsigned long long) found[1]);
+        assert_verified(&t, 0, 0);
+}
+
+Test(engine, sparse_768_pages_in_one_gib) {
+        sparse("--sparse=1024", "--sparse-pages=768", 768);
+}
+
+Test(engine, sparse_16k_pages_in_eight_gib) {
+        sparse("--sparse=8192", "--sparse-pages=16384", 16384);
+}

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -457,6 +458,131 @@ Test(lazy, twenty_cycles) {
                 cr_assert_eq(pump_until(l, &t, NULL, NULL, 60000), 1);
                 lazy_restore_free(l);
                 cr_assert_eq(proc_tracer(t.pid), 0);
+        }
+        TargetResult res = {};
+        int status = -1;
+        cr_assert_eq(target_verify(&t, &res, &status), 0);
+        cr_assert(res.ok);
+        cr_assert_eq(status, 0);
+        target_stop(&t);
+}
+
+/* Read a whole file as another user (uid 65534), as `ps` run by anybody does. */
+static size_t read_as_nobody(const char *path, char *buf, size_t size) {
+        int pfd[2];
+        pid_t child;
+        ssize_t n, total = 0;
+
+        cr_assert_eq(pipe(pfd), 0);
+        child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                char b[4096];
+                int fd;
+                close(pfd[0]);
+                if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(1);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        _exit(2);
+                while ((n = read(fd, b, sizeof(b))) > 0)
+                        if (write(pfd[1], b, (size_t) n) != n)
+                                _exit(3);
+                _exit(n < 0 ? 4 : 0);
+        }
+        close(pfd[1]);
+        while ((n = read(pfd[0], buf + total, size - (size_t) total)) > 0)
+                total += n;
+        close(pfd[0]);
+        int st;
+        cr_assert_eq(waitpid(child, &st, 0), child);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reading %s as nobody failed (%x)", path, st);
+        return (size_t) total;
+}
+
+/* While the target is frozen with its memory out, everybody who may touches
+ * its dumped pages: another user reads its command line and environment,
+ * root reads every private writable area through /proc/PID/mem (which maps
+ * zero pages there), and 8 bytes are written into one page with
+ * process_vm_writev. Returns the bytes written, so the caller can tell. */
+static void touch_frozen_memory(pid_t pid, uint64_t *ret_written_at) {
+        char path[64], line[512], buf[4096];
+        _cleanup_fclose_ FILE *maps = NULL;
+        _cleanup_close_ int mem = -EBADF;
+        uint64_t written_at = 0;
+
+        snprintf(path, sizeof(path), "/proc/%i/cmdline", (int) pid);
+        (void) read_as_nobody(path, buf, sizeof(buf));
+        snprintf(path, sizeof(path), "/proc/%i/environ", (int) pid);
+        /* environ needs ptrace access: as nobody it is refused, as root not. */
+        mem = open(path, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(mem, 0);
+        while (read(mem, buf, sizeof(buf)) > 0)
+                ;
+        mem = safe_close(mem);
+
+        snprintf(path, sizeof(path), "/proc/%i/mem", (int) pid);
+        mem = open(path, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(mem, 0);
+        snprintf(path, sizeof(path), "/proc/%i/maps", (int) pid);
+        maps = fopen(path, "re");
+        cr_assert_not_null(maps);
+        while (fgets(line, sizeof(line), maps)) {
+                unsigned long long start, end, inode;
+                char perms[8];
+
+                if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &start, &end, perms, &inode) != 4)
+                        continue;
+                if (perms[0] != 'r' || perms[1] != 'w' || perms[3] != 'p' || inode != 0 || strstr(line, "[v"))
+                        continue;
+                for (unsigned long long a = start; a < end; a += sizeof(buf))
+                        (void) pread(mem, buf, sizeof(buf), (off_t) a);
+                /* The first such area with room: 8 bytes into its second page. */
+                if (written_at == 0 && end - start >= 4 * 4096) {
+                        uint64_t junk = 0x5a5a5a5a5a5a5a5aULL;
+                        struct iovec lo = { &junk, sizeof(junk) }, re = { (void *) (uintptr_t) (start + 4096 + 64), sizeof(junk) };
+                        cr_assert_eq(process_vm_writev(pid, &lo, 1, &re, 1, 0), (ssize_t) sizeof(junk),
+                                     "process_vm_writev: %s", strerror(errno));
+                        written_at = start + 4096 + 64;
+                }
+        }
+        cr_assert_neq(written_at, 0);
+        *ret_written_at = written_at;
+}
+
+/* Pages made present while the process was frozen are the dump's after a
+ * lazy restore — never zero pages, never somebody else's bytes. Fault-only,
+ * so nothing is copied before the target asks. */
+Test(lazy, pages_touched_while_frozen_are_the_dumps) {
+        const char *args[] = { "--heap=16", "--mmap=32", "--threads=4", "--prot-none=1", NULL };
+        char path[64], before[4096], after[4096];
+        size_t n_before, n_after;
+        uint64_t at;
+        Target t;
+        Command c;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        snprintf(path, sizeof(path), "/proc/%i/cmdline", (int) t.pid);
+        n_before = read_as_nobody(path, before, sizeof(before));
+        for (int i = 0; i < 3; i++) {
+                Frozen *f = checkpoint(&t);
+                touch_frozen_memory(t.pid, &at);
+                LazyRestore *l = start(f, i == 0);
+                command(l, &t, "check", &c);
+                cr_assert(strncmp(c.line, "RESULT ok=1 ", 12) == 0, "cycle %d: %s", i, c.line);
+                cr_assert_eq(pump_until(l, &t, NULL, NULL, 60000), 1);
+                lazy_restore_free(l);
+                /* Where the 8 bytes went, the dump's bytes are back. */
+                uint64_t v = 0;
+                char mem_path[64];
+                snprintf(mem_path, sizeof(mem_path), "/proc/%i/mem", (int) t.pid);
+                _cleanup_close_ int mem = open(mem_path, O_RDONLY | O_CLOEXEC);
+                cr_assert_geq(mem, 0);
+                cr_assert_eq(pread(mem, &v, sizeof(v), (off_t) at), (ssize_t) sizeof(v));
+                cr_assert_neq(v, 0x5a5a5a5a5a5a5a5aULL, "cycle %d: bytes written while frozen survived", i);
+                n_after = read_as_nobody(path, after, sizeof(after));
+                cr_assert(n_after == n_before && memcmp(before, after, n_before) == 0,
+                          "cycle %d: the command line changed", i);
         }
         TargetResult res = {};
         int status = -1;

@@ -65,7 +65,7 @@
 enum {
     SEED_HEAP = 1, SEED_HEAP_SMALL, SEED_MMAP, SEED_PROT_NONE, SEED_READONLY, SEED_FILE_A,
     SEED_FILE_B, SEED_SHARED, SEED_MEMFD, SEED_MLOCK, SEED_THP,
-    SEED_SCRATCH,
+    SEED_SCRATCH, SEED_SPARSE,
     SEED_THREAD_FIRST, /* worker i uses SEED_THREAD_FIRST + i */
 };
 
@@ -122,7 +122,8 @@ typedef struct Worker {
 } Worker;
 
 static size_t arg_heap, arg_mmap, arg_prot_none, arg_readonly, arg_file_private;
-static size_t arg_shared, arg_memfd, arg_mlock, arg_thp, arg_scratch;
+static size_t arg_shared, arg_memfd, arg_mlock, arg_thp, arg_scratch, arg_sparse;
+static uint64_t arg_sparse_pages = 768;
 static bool arg_stamp;
 static unsigned arg_threads;
 static uint64_t arg_seed = UINT64_C(0x6d656d6372746774);
@@ -406,6 +407,35 @@ static int setup_file_private(size_t size) {
     return 0;
 }
 
+/* A large mapping with a few pages written, spread evenly over it: what a
+ * program's sparse tables look like. Only the written pages are checked. */
+static int setup_sparse(size_t size, size_t pages) {
+    size_t step;
+    uint8_t *p, **blocks;
+    Region *r;
+
+    if (pages == 0 || pages > size / page_size)
+        return log_errno(-EINVAL, "--sparse-pages=%zu does not fit in %zu bytes", pages, size);
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return log_errno(-errno, "mmap() of %zu bytes for sparse failed", size);
+    /* Not fatal: it only keeps the kernel from filling huge pages around them. */
+    (void) madvise(p, size, MADV_NOHUGEPAGE);
+    blocks = calloc(pages, sizeof(blocks[0]));
+    if (!blocks)
+        return log_errno(-ENOMEM, "calloc() failed");
+    step = size / page_size / pages;
+    for (size_t i = 0; i < pages; i++) {
+        blocks[i] = p + i * step * page_size;
+        pattern_fill(blocks[i], page_size, seed_for(SEED_SPARSE));
+    }
+    r = region_add("sparse", REGION_BLOCKS, NULL, pages * page_size, SEED_SPARSE);
+    r->blocks = blocks;
+    r->n_blocks = pages;
+    r->block_size = page_size;
+    return 0;
+}
+
 static int setup_memfd(size_t size) {
     _cleanup_close_ int fd = -1;
 
@@ -506,6 +536,8 @@ static int setup_regions(void) {
             return log_errno(-errno, "mlock() of %zu bytes failed", reg->size);
     }
     if (arg_thp > 0 && (r = setup_thp(arg_thp)) < 0)
+        return r;
+    if (arg_sparse > 0 && (r = setup_sparse(arg_sparse, (size_t) arg_sparse_pages)) < 0)
         return r;
     if (arg_scratch > 0 && (r = map_region("scratch", arg_scratch, MAP_PRIVATE, -1, SEED_SCRATCH, NULL)) < 0)
         return r;
@@ -974,6 +1006,7 @@ static int parse_argv(int argc, char *argv[]) {
         { "file-private", &arg_file_private, 20 }, { "shared", &arg_shared, 20 },
         { "memfd", &arg_memfd, 20 },       { "mlock", &arg_mlock, 10 },
         { "thp", &arg_thp, 20 },           { "scratch", &arg_scratch, 20 },
+        { "sparse", &arg_sparse, 20 },
     };
     static const struct option options[] = {
         { "heap", required_argument, NULL, 0 },
@@ -986,6 +1019,8 @@ static int parse_argv(int argc, char *argv[]) {
         { "mlock", required_argument, NULL, 7 },
         { "thp", required_argument, NULL, 8 },
         { "scratch", required_argument, NULL, 9 },
+        { "sparse", required_argument, NULL, 10 },
+        { "sparse-pages", required_argument, NULL, 'P' },
         { "stamp", no_argument, NULL, 'S' },
         { "threads", required_argument, NULL, 'n' },
         { "seed", required_argument, NULL, 's' },
@@ -1032,6 +1067,10 @@ static int parse_argv(int argc, char *argv[]) {
         case 'c':
             pattern_compressible = true;
             break;
+        case 'P':
+            if (parse_u64(optarg, 1u << 24, &arg_sparse_pages) < 0)
+                return log_errno(-EINVAL, "bad --sparse-pages=%s", optarg);
+            break;
         case 'S':
             arg_stamp = true;
             break;
@@ -1047,7 +1086,8 @@ static int parse_argv(int argc, char *argv[]) {
         case 'h':
             printf("Usage: %s [--heap=MIB] [--mmap=MIB] [--threads=N] [--prot-none=MIB]\n"
                    "       [--readonly=MIB] [--file-private=MIB] [--shared=MIB] [--memfd=MIB]\n"
-                   "       [--mlock=KIB] [--thp=MIB] [--seed=N] [--ready-fd=FD] [--touch-after]\n"
+                   "       [--mlock=KIB] [--thp=MIB] [--sparse=MIB] [--sparse-pages=N] [--seed=N]\n"
+                   "       [--ready-fd=FD] [--touch-after]\n"
                    "       [--compressible] [--setresgid=R:E:S] [--setresuid=R:E:S]\n"
                    "Commands on stdin: verify, check, exit, stamp, probe, latency REGION,\n"
                    "  unmap REGION, dontneed REGION, pipe-read REGION, fork-check\n",
