@@ -114,6 +114,9 @@ struct LazyRestore {
         usec_t running_at;
         usec_t complete_at;
         bool released;
+        bool exited;      /* the target ended while we streamed */
+        int exit_status;  /* as waitpid() reports it */
+        usec_t exited_at;
 };
 
 /* ---- items ---- */
@@ -729,6 +732,13 @@ static void handle_tracees(LazyRestore *l) {
                         }
                         if (WIFEXITED(st) || WIFSIGNALED(st)) {
                                 t->gone = true;
+                                /* How the process ended: the first of its threads
+                                 * to report says (a fatal signal ends them all). */
+                                if (t->space == l->spaces[0] && !l->exited) {
+                                        l->exited = true;
+                                        l->exit_status = st;
+                                        l->exited_at = now_usec(CLOCK_MONOTONIC);
+                                }
                                 break;
                         }
                         if (!WIFSTOPPED(st))
@@ -1135,6 +1145,8 @@ int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
 
         if (!f->tracee || !f->memory_out)
                 return -ENOENT;
+        if (f->no_lazy[0])
+                return log_debug_errno(-EPERM, "no lazy restore of %i: %s", f->pid, f->no_lazy);
         r = dump_check_file(f->dump);
         if (r < 0) {
                 log_debug_errno(r, "dump of %i failed verification, killing it: %m", f->pid);
@@ -1439,6 +1451,9 @@ void lazy_restore_progress(LazyRestore *l, LazyProgress *ret) {
                 .spaces = l->n_spaces,
                 .running_usec = l->running_at - l->started,
                 .complete_usec = l->complete_at ? l->complete_at - l->started : 0,
+                .exited = l->exited,
+                .exit_status = l->exit_status,
+                .exited_usec = l->exited ? l->exited_at - l->running_at : 0,
         };
 }
 

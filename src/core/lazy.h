@@ -39,6 +39,9 @@ typedef struct LazyProgress {
         uint64_t spaces;         /* address spaces served (target and children) */
         usec_t running_usec;     /* request to target running */
         usec_t complete_usec;    /* request to fully resident (0 while streaming) */
+        bool exited;             /* the target ended while its memory streamed back */
+        int exit_status;         /* how, as waitpid() reports it */
+        usec_t exited_usec;      /* when, after it ran again */
 } LazyProgress;
 
 /* Takes the target over from f (which must have its memory out) and lets it

@@ -37,6 +37,8 @@ typedef struct CheckpointOptions {
         PageScanMode scan_mode;
         memcr_progress_t progress;
         void *userdata;
+        char *reason;              /* if set, why a checkpoint was refused (-EPERM), in words */
+        size_t reason_size;
 } CheckpointOptions;
 
 #define CHECKPOINT_OPTIONS_DEFAULT                                                                 \
@@ -74,6 +76,7 @@ typedef struct Frozen {
         bool group_stopped;
         CheckpointStats stats;
         unsigned workers;
+        char no_lazy[192];        /* why a lazy restore is impossible, or "" */
 } Frozen;
 
 /* Checkpoint pid (pidfd pins it). On failure the target runs on unharmed

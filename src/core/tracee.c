@@ -25,9 +25,9 @@
 #define NT_X86_SHSTK 0x204
 #endif
 
-/* Options set once every thread is stopped. EXITKILL is deliberately not set
- * at seize time: a thread we could not stop (and therefore cannot detach)
- * must not be killed when we give up and exit. */
+/* EXITKILL is not set at seize time: as long as nothing of the target's
+ * memory is out, our death (or a failure) must leave it running, not kill
+ * it. It is armed (tracee_arm_exitkill()) just before pages are dropped. */
 #define SEIZE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC)
 #define HOLD_OPTIONS (SEIZE_OPTIONS | PTRACE_O_EXITKILL)
 
@@ -88,6 +88,8 @@ int proc_task_state(pid_t pid, pid_t tid, char *ret_state) {
         *ret_state = p[2];
         return 0;
 }
+
+static void reap_all(Tracee *t);
 
 static int tracer_pid_of(pid_t pid) {
         _cleanup_free_ char *buf = NULL;
@@ -317,6 +319,7 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                 return -ENOMEM;
         t->pid = pid;
         t->pidfd = pidfd;
+        t->own_pidfd = -EBADF;
         t->op_timeout = DEFAULT_OP_TIMEOUT;
 
         /* Seize until a scan taken while every known thread is stopped finds
@@ -389,7 +392,7 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                         continue;
                 if (t->threads[i].tid == pid)
                         leader_alive = true;
-                if (ptrace(PTRACE_SETOPTIONS, t->threads[i].tid, 0, HOLD_OPTIONS) < 0) {
+                if (ptrace(PTRACE_SETOPTIONS, t->threads[i].tid, 0, SEIZE_OPTIONS) < 0) {
                         if (errno == ESRCH) {
                                 t->threads[i].gone = true;
                                 continue;
@@ -427,8 +430,63 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
         return 0;
 }
 
+static int set_exitkill(Tracee *t, bool on) {
+        for (size_t i = 0; i < t->n_threads; i++) {
+                if (t->threads[i].gone)
+                        continue;
+                if (ptrace(PTRACE_SETOPTIONS, t->threads[i].tid, 0, on ? HOLD_OPTIONS : SEIZE_OPTIONS) < 0)
+                        return log_debug_errno(-errno, "setting the ptrace options of thread %i failed: %m",
+                                               t->threads[i].tid);
+        }
+        return 0;
+}
+
+int tracee_arm_exitkill(Tracee *t) {
+        t->exitkill = true;
+        return set_exitkill(t, true);
+}
+
 static TraceeThread *exec_thread(Tracee *t) {
         return &t->threads[t->exec];
+}
+
+/* Has a thread other than except exited? While we run code in the target
+ * every other thread is held in a stop, so only a kill (SIGKILL, a seccomp
+ * filter killing the process) takes one out; its exit waits for us. */
+static bool other_thread_exited(Tracee *t, pid_t except) {
+        for (size_t k = 0; k < t->n_threads; k++) {
+                siginfo_t si = {};
+
+                if (t->threads[k].gone || t->threads[k].tid == except)
+                        continue;
+                if (waitid(P_PID, (id_t) t->threads[k].tid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 &&
+                    si.si_pid == t->threads[k].tid)
+                        return true;
+        }
+        return false;
+}
+
+/* Wait for the executor's next stop. A thread group leader's exit is not
+ * reported before its other threads were collected, so a target killed while
+ * our code runs in its leader shows only in the other threads. */
+static int wait_exec(Tracee *t, pid_t tid, int *ret_status) {
+        usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), t->op_timeout);
+
+        for (;;) {
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                int r = wait_tid(tid, MIN(deadline - MIN(deadline, now), 20 * USEC_PER_MSEC), ret_status);
+
+                if (r != -ETIMEDOUT)
+                        return r;
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return -ETIMEDOUT;
+                if (other_thread_exited(t, tid)) {
+                        for (size_t k = 0; k < t->n_threads; k++)
+                                t->threads[k].gone = true;
+                        t->exec_prepared = false;
+                        return log_debug_errno(-ESRCH, "target %i was killed while running our code", t->pid);
+                }
+        }
 }
 
 /* Resume the executor with req and wait for the stop we expect, handling
@@ -445,7 +503,7 @@ static int resume_and_wait(Tracee *t, int req, enum wait_kind kind, uint64_t ip_
                 req = req < 0 ? PTRACE_CONT : req;
                 sig = 0;
 
-                r = wait_tid(tid, t->op_timeout, &st);
+                r = wait_exec(t, tid, &st);
                 if (r == -ETIMEDOUT) {
                         /* Our code is stuck (e.g. a syscall held by a seccomp
                          * supervisor): stop the thread so it can be cured. */
@@ -487,6 +545,13 @@ static int resume_and_wait(Tracee *t, int req, enum wait_kind kind, uint64_t ip_
                         if (kind == WAIT_TRAP_STOP)
                                 return 0;
                         continue; /* group stop or notification: keep going */
+                }
+                if (ev == PTRACE_EVENT_FORK && t->forking) {
+                        unsigned long child = 0;
+                        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) < 0)
+                                return -errno;
+                        t->fork_child = (pid_t) child;
+                        continue;
                 }
                 if (ev != 0)
                         return log_debug_errno(-EIO, "unexpected ptrace event %i", ev);
@@ -602,6 +667,12 @@ int tracee_prepare_exec(Tracee *t) {
         t->exec = 0;
         tid = exec_thread(t)->tid;
 
+        /* While our code runs in it, the target cannot run on by itself: if
+         * we die, it dies (it would run our code, or registers not its own). */
+        r = set_exitkill(t, true);
+        if (r < 0)
+                return r;
+
         if (ptrace(PTRACE_GETREGS, tid, 0, &t->regs) < 0)
                 return -errno;
         if (t->regs.cs != X86_64_USER_CS)
@@ -679,6 +750,99 @@ int tracee_syscall(Tracee *t, long nr, const uint64_t args[6], int64_t *ret) {
         return 0;
 }
 
+int tracee_fork(Tracee *t, pid_t *ret_child) {
+        pid_t tid = exec_thread(t)->tid;
+        /* The child's parent is the target's parent, which reaps it (it has
+         * reaped processes it did not start before: ours is one more). A
+         * process that may not do that (a PID namespace's init) forks its
+         * own child. */
+        const uint64_t flags[] = { CLONE_PARENT | SIGCHLD, SIGCHLD };
+        int64_t v = -EINVAL;
+        int r = 0;
+
+        assert(t && t->exec_prepared);
+        if (ptrace(PTRACE_SETOPTIONS, tid, 0, HOLD_OPTIONS | PTRACE_O_TRACEFORK) < 0)
+                return -errno;
+        t->forking = true;
+        t->fork_child = 0;
+        for (size_t i = 0; i < ELEMENTSOF(flags) && r >= 0 && v == -EINVAL && t->fork_child == 0; i++) {
+                uint64_t args[6] = { flags[i] };
+                r = tracee_syscall(t, SYS_clone, args, &v);
+        }
+        t->forking = false;
+        if (ptrace(PTRACE_SETOPTIONS, tid, 0, HOLD_OPTIONS) < 0 && r >= 0)
+                r = -errno;
+        if (r >= 0 && t->fork_child == 0)
+                r = v < 0 && v >= -4095 ? (int) v : -EIO;
+        if (r < 0) {
+                if (t->fork_child > 0) {
+                        (void) kill(t->fork_child, SIGKILL);
+                        (void) waitpid(t->fork_child, NULL, __WALL);
+                }
+                return log_debug_errno(r, "fork of %i failed: %m", t->pid);
+        }
+        *ret_child = t->fork_child;
+        return 0;
+}
+
+int tracee_adopt_child(pid_t child, Tracee **ret) {
+        Tracee *t;
+        int r;
+
+        t = calloc(1, sizeof(Tracee));
+        if (!t) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        t->pid = child;
+        t->op_timeout = DEFAULT_OP_TIMEOUT;
+        t->own_pidfd = t->pidfd = (int) syscall(SYS_pidfd_open, child, 0);
+        if (t->pidfd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = add_thread(t, child);
+        if (r < 0)
+                goto fail;
+        /* A child that inherited our tracing starts in a stop. */
+        r = wait_initial_stop(t, child, usec_add(now_usec(CLOCK_MONOTONIC), DEFAULT_OP_TIMEOUT));
+        if (r < 0)
+                goto fail;
+        t->threads[0].stopped = true;
+        *ret = t;
+        return 0;
+fail:
+        /* A copy of the target must never run its code. */
+        (void) kill(child, SIGKILL);
+        (void) ptrace(PTRACE_KILL, child, 0, 0);
+        (void) waitpid(child, NULL, __WALL);
+        if (t) {
+                safe_close(t->own_pidfd);
+                free(t->threads);
+                free(t);
+        }
+        return r;
+}
+
+int tracee_exit(Tracee *t) {
+        uint64_t args[6] = { 0 };
+        int64_t v;
+        int r;
+
+        r = tracee_prepare_exec(t);
+        if (r >= 0) {
+                r = tracee_syscall(t, SYS_exit_group, args, &v);
+                if (r == -ESRCH) {
+                        reap_all(t);
+                        t->exec_prepared = false;
+                        return 0;
+                }
+        }
+        /* exit_group() refused, somehow: by force. */
+        t->exec_prepared = false;
+        return tracee_kill(t);
+}
+
 int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t sp, uint64_t ip_lo, uint64_t ip_hi) {
         struct user_regs_struct regs;
         int r;
@@ -739,10 +903,13 @@ int tracee_restore_exec(Tracee *t) {
                 return -errno;
 
         t->exec_prepared = false;
+        /* Ours again: a failure from here on leaves it running, unless its
+         * memory is out. */
+        if (!t->exitkill)
+                return set_exitkill(t, false);
         return 0;
 }
 
-static void reap_all(Tracee *t);
 
 int tracee_detach(Tracee *t) {
         bool dying = false;
@@ -868,6 +1035,7 @@ Tracee *tracee_free(Tracee *t) {
                 /* Whoever frees a Tracee still holding threads has decided the
                  * target may run as it is: release it. */
                 (void) tracee_detach(t);
+        safe_close(t->own_pidfd);
         free(t->threads);
         free(t->xstate);
         free(t);

@@ -52,6 +52,10 @@ typedef struct Tracee {
         uint64_t sigmask;
         uint64_t syscall_ip;
         bool group_stopped; /* a stop signal took effect while we held it */
+        bool exitkill;      /* its memory is out: our death must kill it */
+        bool forking;       /* tracee_fork() under way */
+        pid_t fork_child;
+        int own_pidfd;      /* pidfd we opened ourselves (tracee_adopt_child()), or -EBADF */
 } Tracee;
 
 /* Seize all threads of pid (held by pidfd, which must still refer to the
@@ -61,6 +65,9 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret);
 /* The rseq area registered by thread tid: 1 and its address (and the
  * signature of abort handlers), 0 if it has none. */
 int tracee_thread_rseq(pid_t tid, uint64_t *ret_area, uint32_t *ret_signature);
+
+/* From now on our death kills the target (its memory is about to go out). */
+int tracee_arm_exitkill(Tracee *t);
 
 /* Release every thread (after tracee_restore_exec() if the executor was used). */
 int tracee_detach(Tracee *t);
@@ -90,6 +97,14 @@ int tracee_syscall(Tracee *t, long nr, const uint64_t args[6], int64_t *ret);
 /* Run code at ip with %rdi = arg and %rsp = sp until it executes int3
  * at an address inside [ip_lo, ip_hi). */
 int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t sp, uint64_t ip_lo, uint64_t ip_hi);
+
+/* Make the target fork (its executor, prepared) a child traced by us and held
+ * in a stop; see tracee_adopt_child(). */
+int tracee_fork(Tracee *t, pid_t *ret_child);
+/* Take over such a child as a Tracee of its own (on failure it is killed). */
+int tracee_adopt_child(pid_t child, Tracee **ret);
+/* Make it exit (exit_group(0), which no seccomp filter refuses), or kill it. */
+int tracee_exit(Tracee *t);
 
 /* Read/write target memory through ptrace (no /proc access needed). */
 int tracee_poke(Tracee *t, uint64_t addr, const void *buf, size_t len);

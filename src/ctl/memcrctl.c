@@ -595,6 +595,16 @@ enum {
         _COL_MAX,
 };
 
+/* A state of a process memcrd holds (or is restoring), as opposed to one it
+ * remembers because it ended after a restore. */
+static bool is_held_state(const char *s) {
+        static const char *const held[] = { "", "checkpointing", "frozen", "restoring", "streaming" };
+        for (size_t i = 0; i < ELEMENTSOF(held); i++)
+                if (streq(s, held[i]))
+                        return true;
+        return false;
+}
+
 static void print_table(const MemcrProcessInfo *list, size_t n) {
         static const char *const header[_COL_MAX] = {
                 "PID", "COMMAND", "USER", "STATE", "SINCE", "RSS SAVED", "DUMP SIZE",
@@ -655,8 +665,18 @@ static void print_table(const MemcrProcessInfo *list, size_t n) {
                 putchar('\n');
         }
 
-        if (arg_legend)
-                printf("\n%zu frozen %s listed.\n", n, n == 1 ? "process" : "processes");
+        if (arg_legend) {
+                /* Processes memcrd remembers because they ended after a restore
+                 * (their state says how) are not frozen. */
+                size_t ended = 0;
+                for (size_t j = 0; j < n; j++)
+                        if (!is_held_state(list[j].state))
+                                ended++;
+                printf("\n%zu frozen %s listed", n - ended, n - ended == 1 ? "process" : "processes");
+                if (ended > 0)
+                        printf("; %zu ended after a restore", ended);
+                puts(".");
+        }
 
         for (size_t j = 0; j <= n; j++)
                 for (size_t k = 0; k < _COL_MAX; k++)

@@ -6,6 +6,7 @@
  * (checkpoint, restore) after authorization.
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,9 +212,11 @@ static int handle_restore(Client *c, const Message *req, bool compat) {
         log_request(c, "restore", pid);
         pidfd = pidfd_open_pid(pid);
         if (pidfd < 0) {
-                snprintf(buf, sizeof(buf), "no process %i", pid);
-                client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
-                return 0;
+                if (pidfd < 0) {
+                        snprintf(buf, sizeof(buf), "no process %i", pid);
+                        client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
+                        return 0;
+                }
         }
         return authorize_then(c, POLICY_OP_RESTORE, pid, pidfd, req, compat);
 }
@@ -232,12 +235,33 @@ static bool may_see(Client *c, const Entry *e) {
         return MESSAGE_HAS(&e->info, TAG_UID) && e->info.uid == c->creds.uid;
 }
 
+/* No process pid, or only its zombie. */
+static bool pid_gone(pid_t pid) {
+        _cleanup_close_ int fd = pidfd_open_pid(pid);
+        return fd < 0 || pidfd_is_alive(fd) == 0;
+}
+
+static bool may_see_ended(Client *c, const Ended *x) {
+        return c->creds.uid == 0 || x->caller_uid == c->creds.uid || x->target_uid == c->creds.uid;
+}
+
+static void ended_to_message(const Ended *x, Message *m) {
+        message_set_u32(m, TAG_PID, (uint32_t) x->pid);
+        message_set_u32(m, TAG_CALLER_UID, x->caller_uid);
+        if (x->target_uid != (uid_t) -1)
+                message_set_u32(m, TAG_UID, x->target_uid);
+        if (x->comm[0])
+                (void) message_set_string(m, TAG_COMM, x->comm);
+        (void) message_set_string(m, TAG_STATE, x->state);
+}
+
 static int handle_list(Client *c) {
+        Registry *r = &c->manager->registry;
         Message m = { .type = MSG_REPLY };
 
         log_request(c, "list", 0);
         message_set_u32(&m, TAG_RESULT, MEMCR_OK);
-        for (Entry *e = c->manager->registry.entries; e; e = e->next) {
+        for (Entry *e = r->entries; e; e = e->next) {
                 Message *x;
                 if (!may_see(c, e))
                         continue;
@@ -245,6 +269,20 @@ static int handle_list(Client *c) {
                 if (!x)
                         break;
                 entry_to_message(e, x);
+        }
+        /* Lazily restored processes that ended while streaming, as long as no
+         * other process has their PID. */
+        for (size_t k = 0; k < r->n_ended; k++) {
+                const Ended *x = &r->ended[k];
+                Message *y;
+
+                if (registry_find_ended(r, x->pid) != x || !may_see_ended(c, x) || registry_find(r, x->pid) ||
+                    !pid_gone(x->pid))
+                        continue;
+                y = message_add_entry(&m);
+                if (!y)
+                        break;
+                ended_to_message(x, y);
         }
         client_reply_message(c, &m);
         message_done(&m);
@@ -258,10 +296,26 @@ static int handle_status(Client *c, const Message *req) {
 
         log_request(c, "status", pid);
         pidfd = pidfd_open_pid(pid);
-        if (pidfd < 0) {
-                snprintf(buf, sizeof(buf), "no process %i", pid);
-                client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
-                return 0;
+        if (pidfd < 0 || (pidfd_is_alive(pidfd) == 0 && !registry_find(&c->manager->registry, pid))) {
+                const Ended *x = registry_find_ended(&c->manager->registry, pid);
+
+                /* Gone (or a zombie): if it ended after memcr restored it, say
+                 * how (to those who may know). */
+                if (x && may_see_ended(c, x)) {
+                        Message m = { .type = MSG_REPLY };
+                        message_set_u32(&m, TAG_RESULT, MEMCR_ERR_NO_PROCESS);
+                        message_set_u32(&m, TAG_ERRNO, ESRCH);
+                        (void) message_set_string(&m, TAG_MESSAGE, x->text);
+                        ended_to_message(x, &m);
+                        client_reply_message(c, &m);
+                        message_done(&m);
+                        return 0;
+                }
+                if (pidfd < 0) {
+                        snprintf(buf, sizeof(buf), "no process %i", pid);
+                        client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
+                        return 0;
+                }
         }
         return authorize_then(c, POLICY_OP_STATUS, pid, pidfd, req, false);
 }

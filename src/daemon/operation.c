@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
@@ -716,6 +717,8 @@ void manager_on_target_exit(Entry *e, void *userdata) {
 
         if (e->op)
                 return; /* the operation finds out itself */
+        if (e->state == ENTRY_STREAMING)
+                return; /* it was running: its watcher saw how it ended, and tells at its exit */
         /* A watcher that died left its socket behind (nobody listens); one
          * that saw its process killed cleans up and exits by itself. */
         watcher_died = remove_stale_socket(m, e->pid);
@@ -737,11 +740,54 @@ void manager_on_target_exit(Entry *e, void *userdata) {
  * finds out; a target that died is for manager_on_target_exit(). Otherwise
  * the watcher let the process go by itself: stopped (SIGTERM, systemctl stop),
  * its maximum frozen time reached, or its streaming done. */
+/* A lazily restored process ended while its watcher streamed its memory
+ * back: the watcher said how (and logged it) in WATCH_DIR/PID.ended. Keep
+ * that for status and list. */
+static void streaming_ended(Manager *m, Entry *e) {
+        _cleanup_free_ char *text = NULL;
+        char path[4096], state[32] = "ended";
+        const char *p;
+
+        snprintf(path, sizeof(path), "%s/%i.ended", m->watch_dir, e->pid);
+        /* Its first line is the short state, the second the whole story. */
+        if (read_full_file(path, 1024, &text, NULL) >= 0 && (p = strchr(text, '\n'))) {
+                (void) unlink(path);
+                snprintf(state, sizeof(state), "%.*s", (int) (p - text), text);
+                memmove(text, p + 1, strlen(p + 1) + 1);
+        } else {
+                bool watcher_died = remove_stale_socket(m, e->pid);
+                char buf[384];
+
+                snprintf(buf, sizeof(buf),
+                         watcher_died ? "process %i ended while its memory streamed back: its watcher died, and the "
+                                        "kernel killed it with it (fail-safe: memory was missing)"
+                                      : "process %i ended while its memory streamed back; its watcher did not say how",
+                         e->pid);
+                log_struct(LOG_WARNING, buf, MESSAGE_ID(MEMCR_MESSAGE_RESTORED_DIED),
+                           LOG_FIELD("MEMCR_PID", "%i", (int) e->pid), LOG_FIELD("MEMCR_OP", "%s", "restore"),
+                           LOG_FIELD("MEMCR_RESTORE", "%s", "lazy"),
+                           LOG_FIELD("MEMCR_EXIT", "%s", watcher_died ? "killed with its watcher" : "unknown"),
+                           LOG_FIELD("MEMCR_EXITED_USEC", "%s", "unknown"),
+                           LOG_FIELD("MEMCR_CALLER_UID", "%u", e->caller_uid), NULL);
+                text = strdup(buf);
+                snprintf(state, sizeof(state), watcher_died ? "killed" : "ended");
+        }
+        registry_add_ended(&m->registry, e, state, text ?: "ended");
+        registry_remove(&m->registry, e);
+        manager_check_idle(m);
+}
+
 void manager_on_watcher_exit(Entry *e, void *userdata) {
         Manager *m = userdata;
         char text[256];
 
-        if (e->op || pidfd_is_alive(e->pidfd) <= 0)
+        if (e->op)
+                return;
+        if (e->state == ENTRY_STREAMING && pidfd_is_alive(e->pidfd) <= 0) {
+                streaming_ended(m, e);
+                return;
+        }
+        if (pidfd_is_alive(e->pidfd) <= 0)
                 return;
         snprintf(text, sizeof(text), "%i %s by its watcher", e->pid,
                  e->state == ENTRY_STREAMING ? "is fully back in memory, released" : "was restored");

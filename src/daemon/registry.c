@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,6 +18,33 @@ const char *entry_state_to_string(EntryState s) {
                 [ENTRY_STREAMING] = "streaming",
         };
         return s < _ENTRY_STATE_MAX ? names[s] : "unknown";
+}
+
+void registry_add_ended(Registry *r, const Entry *e, const char *state, const char *text) {
+        Ended *x = &r->ended[r->ended_next];
+
+        *x = (Ended) {
+                .pid = e->pid,
+                .caller_uid = e->caller_uid,
+                .target_uid = MESSAGE_HAS(&e->info, TAG_UID) ? e->info.uid : (uid_t) -1,
+                .at = now_usec(CLOCK_REALTIME),
+        };
+        snprintf(x->comm, sizeof(x->comm), "%s", e->info.comm ?: "");
+        snprintf(x->state, sizeof(x->state), "%s", state);
+        snprintf(x->text, sizeof(x->text), "%s", text);
+        r->ended_next = (r->ended_next + 1) % REGISTRY_ENDED_MAX;
+        r->n_ended = MIN(r->n_ended + 1, (size_t) REGISTRY_ENDED_MAX);
+}
+
+const Ended *registry_find_ended(const Registry *r, pid_t pid) {
+        uint64_t now = now_usec(CLOCK_REALTIME);
+
+        for (size_t k = 1; k <= r->n_ended; k++) {
+                const Ended *x = &r->ended[(r->ended_next + REGISTRY_ENDED_MAX - k) % REGISTRY_ENDED_MAX];
+                if (x->pid == pid && x->at + REGISTRY_ENDED_KEEP_USEC > now)
+                        return x;
+        }
+        return NULL;
 }
 
 Entry *registry_find(Registry *r, pid_t pid) {

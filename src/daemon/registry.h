@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "protocol.h"
+#include "time-util.h"
 
 typedef enum EntryState {
         ENTRY_CHECKPOINTING,
@@ -40,10 +41,27 @@ struct Entry {
         Entry *next;
 };
 
+/* A process restored lazily that ended while memcr still watched it: kept
+ * for a while so that status and list can say how. */
+typedef struct Ended {
+        pid_t pid;
+        uid_t caller_uid;
+        uid_t target_uid; /* (uid_t) -1 if unknown */
+        uint64_t at;      /* CLOCK_REALTIME */
+        char comm[64];
+        char state[32];   /* "died (SIGSEGV)", "exited (status 0)" */
+        char text[384];   /* the whole story, as logged */
+} Ended;
+
+#define REGISTRY_ENDED_MAX 64
+#define REGISTRY_ENDED_KEEP_USEC (3600 * USEC_PER_SEC)
+
 struct Registry {
         sd_event *event;
         Entry *entries;
         size_t n_entries;
+        Ended ended[REGISTRY_ENDED_MAX]; /* a ring, newest at ended_next - 1 */
+        size_t n_ended, ended_next;
         /* Called when a target exits while we track it (frozen: the watcher
          * lost it, or it was killed). */
         void (*on_exit)(Entry *e, void *userdata);
@@ -58,6 +76,10 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
 void registry_remove(Registry *r, Entry *e);
 void registry_clear(Registry *r);
 const char *entry_state_to_string(EntryState s);
+/* Remember how e's process ended (then remove e yourself). */
+void registry_add_ended(Registry *r, const Entry *e, const char *state, const char *text);
+/* The latest record of pid that is not too old, or NULL. */
+const Ended *registry_find_ended(const Registry *r, pid_t pid);
 /* Follow the watcher's life (its PID from a status reply it just sent). */
 int entry_watch_watcher(Entry *e, pid_t watcher);
 /* Copy the watcher's status (a REPLY message) into the entry. */

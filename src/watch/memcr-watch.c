@@ -445,6 +445,10 @@ static pid_t thread_in_d_state(pid_t pid, char *wchan, size_t size) {
 /* What the caller reads when a checkpoint fails: what happened, and that the
  * process was left as it was. */
 static void describe_failure(const Watch *w, int r, const CheckpointOptions *o, char *buf, size_t size) {
+        if (o->reason && o->reason[0]) {
+                snprintf(buf, size, "checkpoint of %i refused: %s; it was left untouched", w->pid, o->reason);
+                return;
+        }
         switch (r) {
         case -EBUSY: {
                 pid_t tracer = other_tracer(w->pid);
@@ -508,8 +512,11 @@ static int do_checkpoint(Watch *w) {
         _cleanup_close_ int job = -EBADF;
         Message m = {};
         CheckpointOptions o = CHECKPOINT_OPTIONS_DEFAULT;
+        char reason[256] = "";
         int r;
 
+        o.reason = reason;
+        o.reason_size = sizeof(reason);
         job = open_job(w, &m, &w->pidfd);
         if (job < 0)
                 return job;
@@ -637,6 +644,54 @@ static void log_lazy(const Watch *w, const char *what, const LazyProgress *p, co
                    LOG_FIELD("MEMCR_WATCHER_PID", "%i", (int) getpid()), NULL);
 }
 
+/* How a process ended, in a sentence and in a few words. */
+static void describe_exit(int status, char *buf, size_t size, char *state, size_t state_size) {
+        if (WIFSIGNALED(status)) {
+                const char *name = sigabbrev_np(WTERMSIG(status));
+                snprintf(buf, size, "killed by signal %i (SIG%s)%s", WTERMSIG(status), name ?: "?",
+                         WCOREDUMP(status) ? ", core dumped" : "");
+                snprintf(state, state_size, "died (SIG%s)", name ?: "?");
+        } else {
+                snprintf(buf, size, "exited with status %i", WEXITSTATUS(status));
+                snprintf(state, state_size, "exited (status %i)", WEXITSTATUS(status));
+        }
+}
+
+/* Leave how a lazily restored target ended for memcrd (which shows it in
+ * status and list) in RUNTIME_DIR/PID.ended: a short state on the first
+ * line, the sentence that was logged on the second. */
+static void leave_outcome(const Watch *w, const char *state, const char *text) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[4096];
+        int r;
+
+        snprintf(path, sizeof(path), "%s/%i.ended", arg_runtime_dir, w->pid);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        r = fd < 0 ? -errno : write_full(fd, state, strlen(state));
+        if (r >= 0)
+                r = write_full(fd, "\n", 1);
+        if (r >= 0)
+                r = write_full(fd, text, strlen(text));
+        if (r < 0)
+                log_debug_errno(r, "cannot leave the outcome in %s: %m", path);
+}
+
+/* The target ended by itself while its memory streamed back: say how, once. */
+static void report_exit(const Watch *w, const LazyProgress *p) {
+        char how[96], state[32], text[384];
+
+        describe_exit(p->exit_status, how, sizeof(how), state, sizeof(state));
+        snprintf(text, sizeof(text), "process %i (%s) ended %.1f ms after its lazy restore, while its memory streamed back: %s",
+                 w->pid, w->comm, (double) p->exited_usec / USEC_PER_MSEC, how);
+        log_struct(WIFSIGNALED(p->exit_status) ? LOG_WARNING : LOG_INFO, text, MESSAGE_ID(MEMCR_MESSAGE_RESTORED_DIED),
+                   LOG_FIELD("MEMCR_PID", "%i", w->pid), LOG_FIELD("MEMCR_OP", "%s", "restore"),
+                   LOG_FIELD("MEMCR_RESTORE", "%s", "lazy"), LOG_FIELD("MEMCR_EXIT", "%s", how),
+                   LOG_FIELD("MEMCR_EXITED_USEC", "%" PRIu64, p->exited_usec),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", w->caller_uid),
+                   LOG_FIELD("MEMCR_WATCHER_PID", "%i", (int) getpid()), NULL);
+        leave_outcome(w, state, text);
+}
+
 static void reply_streaming(int fd, const Watch *w, LazyRestore *l, bool first) {
         Message m = { .type = MSG_REPLY };
         LazyProgress p;
@@ -714,6 +769,7 @@ static int stream(Watch *w, LazyRestore *l) {
                                  "missing or not its own",
                                  w->pid, strerror(-r), r == -EBADMSG ? " (its dump failed verification)" : "");
                         log_outcome("restore", w, r, MEMCR_MESSAGE_TARGET_KILLED, msg);
+                        leave_outcome(w, "killed", msg);
                         release_socket(w);
                         /* Whatever the engine could not kill, our exit does
                          * (PTRACE_O_EXITKILL). */
@@ -721,6 +777,10 @@ static int stream(Watch *w, LazyRestore *l) {
                 }
                 if (r > 0) {
                         lazy_restore_progress(l, &progress);
+                        if (progress.exited) {
+                                report_exit(w, &progress);
+                                return 0;
+                        }
                         log_lazy(w, "memory of a lazily restored process fully back", &progress,
                                  MEMCR_MESSAGE_RESTORE_RESIDENT);
                         return 0;
@@ -773,7 +833,11 @@ static int do_restore_lazy(Watch *w, int fd) {
         if (r < 0) {
                 if (w->frozen && w->frozen->tracee) {
                         /* Still frozen, nothing lost: do it the eager way. */
-                        log_info_errno(r, "lazy restore of %i not possible (%m), restoring it eagerly", w->pid);
+                        if (w->frozen->no_lazy[0])
+                                log_info("lazy restore of %i not possible: %s; restoring it eagerly", w->pid,
+                                         w->frozen->no_lazy);
+                        else
+                                log_info_errno(r, "lazy restore of %i not possible (%m), restoring it eagerly", w->pid);
                         return do_restore(w, fd, "requested (lazy restore not possible)");
                 }
                 /* No longer held: its dump failed verification, or the

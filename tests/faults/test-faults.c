@@ -199,13 +199,19 @@ static void restore_ok(pid_t pid) {
         message_done(&m);
 }
 
+/* Processes memcrd holds (it also lists, for a while, lazily restored ones
+ * that ended while their memory streamed back: they are not held). */
 static unsigned list_count(void) {
+        static const char *const held[] = { "checkpointing", "frozen", "restoring", "streaming" };
         Message m = {};
-        unsigned n;
+        unsigned n = 0;
 
         simple(MSG_LIST, 0, &m);
         expect(&m, MEMCR_OK);
-        n = (unsigned) m.n_entries;
+        for (size_t i = 0; i < m.n_entries; i++)
+                for (size_t k = 0; k < ELEMENTSOF(held); k++)
+                        if (m.entries[i].state && strcmp(m.entries[i].state, held[k]) == 0)
+                                n++;
         message_done(&m);
         return n;
 }
@@ -1655,6 +1661,14 @@ static void damaged_dump(bool truncate_it, bool lazy) {
         snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", pid);
         const char *const killed[] = { "MESSAGE_ID=" MEMCR_MESSAGE_TARGET_KILLED, pid_field, "verification", NULL };
         assert_logged("the process was killed because its dump failed verification", killed);
+        if (lazy && !truncate_it) {
+                /* It was running: status says it was killed, and why. */
+                simple(MSG_STATUS, pid, &m);
+                expect(&m, MEMCR_ERR_NO_PROCESS);
+                cr_assert(m.state && strcmp(m.state, "killed") == 0, "state %s", m.state ?: "(none)");
+                expect_text(&m, "verification");
+                message_done(&m);
+        }
         record("dump %s while frozen: %s, target killed, reason logged, nothing left",
                truncate_it ? "truncated" : "with one bit flipped",
                !lazy ? "restore refused" : truncate_it ? "lazy restore refused" : "lazy restore met it while streaming");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon-util.h"
+#include "memcr-ids.h"
 #include "target-util.h"
 
 static Daemon d;
@@ -478,4 +479,55 @@ Test(daemon, watcher_told_to_stop_restores_and_memcrd_notices) {
         checkpoint(t.pid);
         restore(t.pid);
         verify(&t);
+}
+
+/* A lazily restored process that crashes while its memory streams back: the
+ * journal and status say it died, of which signal, after its restore; nothing
+ * says it was killed while frozen, nothing says its memory is fully back. */
+Test(daemon, crash_after_lazy_restore_is_reported) {
+        const char *const big[] = { "--mmap=1024", "--threads=2", NULL };
+        char pid_field[64];
+        Message m = {};
+        Target t;
+
+        start();
+        cr_assert_eq(target_start(&t, big), 0);
+        checkpoint(t.pid);
+        cr_assert_eq(daemon_request(&d, MSG_RESTORE, t.pid, REQUEST_FLAG_LAZY, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_str_eq(m.state, "streaming");
+        message_done(&m);
+        /* 1 GiB takes a good part of a second to stream back. */
+        cr_assert_eq(kill(t.pid, SIGSEGV), 0);
+
+        /* The watcher reports, memcrd keeps what it said. */
+        bool reported = false;
+        for (int i = 0; i < 500 && !reported; i++) {
+                cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+                reported = m.result == MEMCR_ERR_NO_PROCESS && m.state;
+                if (reported) {
+                        cr_log_info("status: %s (%s)", m.message ?: "", m.state);
+                        cr_assert_str_eq(m.state, "died (SIGSEGV)");
+                        cr_assert_not_null(m.message);
+                        cr_assert_not_null(strstr(m.message, "SIGSEGV"), "%s", m.message);
+                        cr_assert_not_null(strstr(m.message, "after its lazy restore"), "%s", m.message);
+                }
+                message_done(&m);
+                if (!reported)
+                        usleep(10 * 1000);
+        }
+        cr_assert(reported, "status never said how %d ended", t.pid);
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_eq(m.n_entries, 1);
+        cr_assert_str_eq(m.entries[0].state, "died (SIGSEGV)");
+        message_done(&m);
+        t.reaped = true;
+
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", t.pid);
+        const char *const died[] = { "MESSAGE_ID=" MEMCR_MESSAGE_RESTORED_DIED, pid_field, "MEMCR_EXIT=killed by signal 11 (SIGSEGV)", NULL };
+        const char *const frozen_lie[] = { pid_field, "killed while frozen", NULL };
+        const char *const resident_lie[] = { "MESSAGE_ID=" MEMCR_MESSAGE_RESTORE_RESIDENT, pid_field, NULL };
+        cr_assert(daemon_log_has(&d, died), "no record of how it died");
+        cr_assert(!daemon_log_has(&d, frozen_lie), "a running process was said to be killed while frozen");
+        cr_assert(!daemon_log_has(&d, resident_lie), "a dead process was said to be fully back");
 }

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "lazy.h"
 #include "memcr.h"
 #include "target-util.h"
 
@@ -581,4 +582,80 @@ Test(engine, sparse_768_pages_in_one_gib) {
 
 Test(engine, sparse_16k_pages_in_eight_gib) {
         sparse("--sparse=8192", "--sparse-pages=16384", 16384);
+}
+
+/* A target whose seccomp filter refuses, or kills it for, a system call
+ * memcr runs inside it: refused with a reason that names the filter, and
+ * left running as it was, never traced. */
+static void refused_by_seccomp(const char *filter) {
+        const char *args[] = { "--heap=4", "--threads=2", filter, NULL };
+        CheckpointOptions o = options();
+        char reason[256] = "";
+        Frozen *f = NULL;
+        Target t;
+        int r;
+
+        o.reason = reason;
+        o.reason_size = sizeof(reason);
+        cr_assert_eq(target_start(&t, args), 0);
+        r = memcr_checkpoint(t.pid, t.pidfd, &o, &f);
+        cr_assert_eq(r, -EPERM, "%s: checkpoint returned %s", filter, strerror(-r));
+        cr_assert_null(f);
+        cr_log_info("%s: %s", filter, reason);
+        cr_assert_not_null(strstr(reason, "seccomp filter"), "reason: '%s'", reason);
+        cr_assert_eq(proc_tracer(t.pid), 0);
+        /* Every byte checked while it runs on (its own exit path may call
+         * what its filter kills it for). */
+        assert_check(&t);
+        target_stop(&t);
+}
+
+Test(engine, seccomp_kill_on_socketpair_is_refused) {
+        refused_by_seccomp("--seccomp=kill:socketpair");
+}
+
+Test(engine, seccomp_errno_on_socketpair_is_refused) {
+        refused_by_seccomp("--seccomp=errno:socketpair");
+}
+
+Test(engine, seccomp_kill_on_madvise_is_refused) {
+        refused_by_seccomp("--seccomp=kill:madvise");
+}
+
+Test(engine, seccomp_trap_on_mmap_is_refused) {
+        refused_by_seccomp("--seccomp=trap:mmap");
+}
+
+/* A filter that refuses only what memcr does not need: parked and restored
+ * as any other process. One that refuses only what a lazy restore needs:
+ * parked, and a lazy restore says why it is not possible (still frozen). */
+Test(engine, seccomp_filter_that_allows_memcr) {
+        const char *args[] = { "--heap=8", "--threads=2", "--seccomp=kill:reboot", NULL };
+        CheckpointOptions o = options();
+        Target t;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        Frozen *f = checkpoint(&t, &o);
+        assert_dropped(f);
+        cr_assert_str_empty(f->no_lazy);
+        restore(f);
+        assert_verified(&t, 0, 0);
+}
+
+Test(engine, seccomp_filter_that_refuses_only_lazy_restore) {
+        const char *args[] = { "--heap=8", "--threads=2", "--seccomp=errno:ioctl", NULL };
+        CheckpointOptions o = options();
+        LazyOptions lo = { .userfaultfd_dev = -1 };
+        LazyRestore *l = NULL;
+        Target t;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        Frozen *f = checkpoint(&t, &o);
+        assert_dropped(f);
+        cr_assert_not_null(strstr(f->no_lazy, "seccomp"), "no_lazy: '%s'", f->no_lazy);
+        cr_assert_eq(lazy_restore_start(f, &lo, &l), -EPERM);
+        cr_assert_null(l);
+        cr_assert_eq(proc_state(t.pid), 't', "no longer frozen");
+        restore(f);
+        assert_verified(&t, 0, 0);
 }

@@ -566,6 +566,10 @@ Test(lazy, pages_touched_while_frozen_are_the_dumps) {
         n_before = read_as_nobody(path, before, sizeof(before));
         for (int i = 0; i < 3; i++) {
                 Frozen *f = checkpoint(&t);
+                /* ps and pgrep -f see a frozen process's command line. */
+                n_after = read_as_nobody(path, after, sizeof(after));
+                cr_assert(n_after == n_before && memcmp(before, after, n_before) == 0,
+                          "cycle %d: the command line of a frozen process reads '%.*s'", i, (int) n_after, after);
                 touch_frozen_memory(t.pid, &at);
                 LazyRestore *l = start(f, i == 0);
                 command(l, &t, "check", &c);

@@ -33,7 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -124,6 +128,7 @@ typedef struct Worker {
 static size_t arg_heap, arg_mmap, arg_prot_none, arg_readonly, arg_file_private;
 static size_t arg_shared, arg_memfd, arg_mlock, arg_thp, arg_scratch, arg_sparse;
 static uint64_t arg_sparse_pages = 768;
+static const char *arg_seccomp; /* ACTION:SYSCALL */
 static bool arg_stamp;
 static unsigned arg_threads;
 static uint64_t arg_seed = UINT64_C(0x6d656d6372746774);
@@ -919,6 +924,49 @@ static bool check_all(bool with_workers) {
     return ok;
 }
 
+/* A seccomp filter on every thread that answers one system call with
+ * ACTION (kill: the process dies of SIGSYS; errno: EPERM; trap: SIGSYS to a
+ * handler-less process) and allows everything else. */
+static int install_seccomp(const char *spec) {
+    static const struct { const char *name; int nr; } calls[] = {
+        { "socketpair", __NR_socketpair }, { "madvise", __NR_madvise }, { "mmap", __NR_mmap },
+        { "ioctl", __NR_ioctl }, { "recvmsg", __NR_recvmsg }, { "reboot", __NR_reboot },
+    };
+    const char *colon = strchr(spec, ':');
+    uint32_t action;
+    int nr = -1;
+
+    if (!colon)
+        return log_errno(-EINVAL, "--seccomp=%s: expected ACTION:SYSCALL", spec);
+    if (strncmp(spec, "kill:", 5) == 0)
+        action = SECCOMP_RET_KILL_PROCESS;
+    else if (strncmp(spec, "errno:", 6) == 0)
+        action = SECCOMP_RET_ERRNO | EPERM;
+    else if (strncmp(spec, "trap:", 5) == 0)
+        action = SECCOMP_RET_TRAP;
+    else
+        return log_errno(-EINVAL, "--seccomp=%s: unknown action", spec);
+    for (size_t i = 0; i < ELEMENTSOF(calls); i++)
+        if (strcmp(colon + 1, calls[i].name) == 0)
+            nr = calls[i].nr;
+    if (nr < 0)
+        return log_errno(-EINVAL, "--seccomp=%s: unknown system call", spec);
+
+    struct sock_filter prog[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) nr, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, action),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog fprog = { .len = ELEMENTSOF(prog), .filter = prog };
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return log_errno(-errno, "PR_SET_NO_NEW_PRIVS failed");
+    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog) != 0)
+        return log_errno(-errno, "installing the seccomp filter failed");
+    return 0;
+}
+
 static int write_ready(void) {
     uint64_t total = (uint64_t) arg_threads * STACK_ARRAY_SIZE;
     char buf[128];
@@ -1021,6 +1069,7 @@ static int parse_argv(int argc, char *argv[]) {
         { "scratch", required_argument, NULL, 9 },
         { "sparse", required_argument, NULL, 10 },
         { "sparse-pages", required_argument, NULL, 'P' },
+        { "seccomp", required_argument, NULL, 'X' },
         { "stamp", no_argument, NULL, 'S' },
         { "threads", required_argument, NULL, 'n' },
         { "seed", required_argument, NULL, 's' },
@@ -1067,6 +1116,9 @@ static int parse_argv(int argc, char *argv[]) {
         case 'c':
             pattern_compressible = true;
             break;
+        case 'X':
+            arg_seccomp = optarg;
+            break;
         case 'P':
             if (parse_u64(optarg, 1u << 24, &arg_sparse_pages) < 0)
                 return log_errno(-EINVAL, "bad --sparse-pages=%s", optarg);
@@ -1087,7 +1139,7 @@ static int parse_argv(int argc, char *argv[]) {
             printf("Usage: %s [--heap=MIB] [--mmap=MIB] [--threads=N] [--prot-none=MIB]\n"
                    "       [--readonly=MIB] [--file-private=MIB] [--shared=MIB] [--memfd=MIB]\n"
                    "       [--mlock=KIB] [--thp=MIB] [--sparse=MIB] [--sparse-pages=N] [--seed=N]\n"
-                   "       [--ready-fd=FD] [--touch-after]\n"
+                   "       [--ready-fd=FD] [--touch-after] [--seccomp=kill|errno|trap:SYSCALL]\n"
                    "       [--compressible] [--setresgid=R:E:S] [--setresuid=R:E:S]\n"
                    "Commands on stdin: verify, check, exit, stamp, probe, latency REGION,\n"
                    "  unmap REGION, dontneed REGION, pipe-read REGION, fork-check\n",
@@ -1136,6 +1188,8 @@ int main(int argc, char *argv[]) {
         if (pthread_create(&t, NULL, stamp_thread, NULL) != 0)
             return log_errno(-EAGAIN, "cannot start the stamp thread"), EXIT_STARTUP;
     }
+    if (arg_seccomp && install_seccomp(arg_seccomp) < 0)
+        return EXIT_STARTUP;
     if (write_ready() < 0)
         return EXIT_STARTUP;
 
