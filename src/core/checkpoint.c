@@ -11,6 +11,7 @@
 #include "log.h"
 #include "macro.h"
 #include "memcr.h"
+#include "fd-boundary.h"
 #include "parasite.h"
 #include "seccomp-probe.h"
 #include "transfer.h"
@@ -233,12 +234,35 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
         f->stats.n_threads = f->tracee->n_threads;
 
         char reason[256] = "";
+        if (o->identity) {
+                /* Authorization judged the process it saw; now that it cannot
+                 * change any more, it must still be that one. */
+                ProcIdentity now;
+                const char *what;
+
+                r = proc_identity_read(pid, &now);
+                if (r < 0)
+                        return log_debug_errno(r, "reading the identity of %i failed: %m", pid);
+                what = proc_identity_differs(o->identity, &now);
+                if (what) {
+                        snprintf(reason, sizeof(reason),
+                                 "its %s changed after the request was authorized (it executed another program?)",
+                                 what);
+                        if (o->reason)
+                                snprintf(o->reason, o->reason_size, "%s", reason);
+                        return log_debug_errno(-EPERM, "%i: %s", pid, reason);
+                }
+        }
         r = seccomp_probe(f->tracee, reason, sizeof(reason), f->no_lazy, sizeof(f->no_lazy));
         if (r < 0) {
                 if (o->reason && reason[0])
                         snprintf(o->reason, o->reason_size, "%s", reason);
                 return r;
         }
+        /* Who could take a descriptor from its table: decided now, for good
+         * (while it is frozen nobody new can come to share the table). */
+        if (!f->no_lazy[0])
+                (void) fd_table_private(f->tracee, f->no_lazy, sizeof(f->no_lazy));
         r = parasite_infect(f->tracee, &p);
         if (r < 0)
                 return r;

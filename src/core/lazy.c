@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -1125,6 +1126,45 @@ static int write_eagerly(LazyRestore *l, const EagerSet *e) {
         return r;
 }
 
+/* prctl() in the target; its result, or -errno. */
+static int remote_prctl(Tracee *t, int option, uint64_t arg) {
+        uint64_t args[6] = { (uint64_t) option, arg };
+        int64_t v;
+        int r;
+
+        r = tracee_syscall(t, SYS_prctl, args, &v);
+        if (r < 0)
+                return r;
+        return v < 0 && v >= -4095 ? (int) v : (int) MIN(v, (int64_t) INT32_MAX);
+}
+
+/* The userfaultfd made inside the target, from our /dev/userfaultfd. Both
+ * sit in the target's descriptor table for a moment: nobody else may take
+ * them. Nobody shares the table and every task of the target is held (see
+ * fd_table_private(), checked at the checkpoint); a process of the target's
+ * own user could still use pidfd_getfd(), so the target is not dumpable
+ * meanwhile (only CAP_SYS_PTRACE passes then), and both are gone from the
+ * table before it is dumpable again. */
+static int make_userfaultfd(Frozen *f, Parasite *p, int dev_fd, int *ret_uffd) {
+        int dumpable, r, k;
+
+        dumpable = remote_prctl(f->tracee, PR_GET_DUMPABLE, 0);
+        if (dumpable < 0)
+                return log_debug_errno(dumpable, "prctl(PR_GET_DUMPABLE) in %i failed: %m", f->pid);
+        if (dumpable == 1) {
+                r = remote_prctl(f->tracee, PR_SET_DUMPABLE, 0);
+                if (r < 0)
+                        return log_debug_errno(r, "prctl(PR_SET_DUMPABLE, 0) in %i failed: %m", f->pid);
+        }
+        r = parasite_userfaultfd(p, dev_fd, ret_uffd);
+        if (dumpable == 1) {
+                k = remote_prctl(f->tracee, PR_SET_DUMPABLE, 1);
+                if (k < 0)
+                        log_debug_errno(k, "making %i dumpable again failed: %m", f->pid);
+        }
+        return r;
+}
+
 int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
         _cleanup_free_ bool *registered = NULL;
         _cleanup_free_ uint64_t *stacks = NULL;
@@ -1170,7 +1210,7 @@ int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
          * space of its creator. */
         r = parasite_infect_full(f->tracee, PARASITE_INIT_NO_MEM, &p);
         if (r >= 0)
-                r = parasite_userfaultfd(p, o->userfaultfd_dev, &uffd);
+                r = make_userfaultfd(f, p, o->userfaultfd_dev, &uffd);
         if (r >= 0)
                 r = parasite_cure(p);
         p = parasite_free(p);

@@ -18,6 +18,7 @@
 #include "cipher.h"
 #include "dump.h"
 #include "pagescan.h"
+#include "proc-creds.h"
 #include "time-util.h"
 #include "tracee.h"
 
@@ -37,6 +38,9 @@ typedef struct CheckpointOptions {
         PageScanMode scan_mode;
         memcr_progress_t progress;
         void *userdata;
+        /* If set: the target must still be this, once every thread is
+         * stopped (else -EPERM, target untouched). */
+        const ProcIdentity *identity;
         char *reason;              /* if set, why a checkpoint was refused (-EPERM), in words */
         size_t reason_size;
 } CheckpointOptions;

@@ -276,9 +276,27 @@ int parasite_write(Parasite *p, int remote_fd, const struct parasite_range *rang
         return 0;
 }
 
+/* Are these descriptor numbers (-1: none) free in the target's table? */
+static int remote_fds_closed(Tracee *t, int a, int b) {
+        const int fds[] = { a, b };
+
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                if (fds[i] < 0)
+                        continue;
+                int fd = (int) syscall(SYS_pidfd_getfd, t->pidfd, fds[i], 0);
+                if (fd >= 0) {
+                        safe_close(fd);
+                        return -EBUSY;
+                }
+                if (errno != EBADF)
+                        return -errno;
+        }
+        return 0;
+}
+
 int parasite_userfaultfd(Parasite *p, int dev_fd, int *ret_fd) {
         struct parasite_args a = { .cmd = PARASITE_CMD_USERFAULTFD };
-        int remote_dev = -1, fd, r;
+        int remote_dev = -1, fd = -EBADF, r;
 
         if (dev_fd >= 0) {
                 r = parasite_send_fd(p, dev_fd, &remote_dev);
@@ -290,13 +308,21 @@ int parasite_userfaultfd(Parasite *p, int dev_fd, int *ret_fd) {
         r = run_cmd(p, &a, NULL, 0);
         if (remote_dev >= 0)
                 (void) parasite_close_remote(p, remote_dev);
+        if (r >= 0) {
+                fd = getfd(p->tracee, a.fds[1]);
+                (void) parasite_close_remote(p, a.fds[1]);
+        }
+        /* Both must be gone from the target's table before it can run: a
+         * privileged descriptor left there is for anyone who gets at it. */
+        int k = remote_fds_closed(p->tracee, remote_dev, r >= 0 ? a.fds[1] : -1);
         if (r < 0)
                 return log_debug_errno(r, "creating a userfaultfd in %i failed: %m", p->tracee->pid);
-
-        fd = getfd(p->tracee, a.fds[1]);
-        (void) parasite_close_remote(p, a.fds[1]);
         if (fd < 0)
                 return fd;
+        if (k < 0) {
+                safe_close(fd);
+                return log_debug_errno(k, "a userfaultfd descriptor stayed open in %i: %m", p->tracee->pid);
+        }
         *ret_fd = fd;
         return 0;
 }

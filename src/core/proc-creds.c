@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 #include <sys/capability.h>
+#include <sys/stat.h>
 
 #include "fileio.h"
 #include "log.h"
@@ -315,4 +317,72 @@ void caller_creds_done(CallerCreds *c) {
         free(c->groups);
         c->groups = NULL;
         c->n_groups = 0;
+}
+
+int proc_identity_read_exe(pid_t pid, ProcIdentity *id) {
+        char path[64];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "/proc/%i/exe", pid);
+        if (stat(path, &st) < 0)
+                return errno == ENOENT ? -ESRCH : -errno;
+        id->exe_dev = (uint64_t) st.st_dev;
+        id->exe_ino = (uint64_t) st.st_ino;
+        return 0;
+}
+
+int proc_identity_read(pid_t pid, ProcIdentity *ret) {
+        int r;
+
+        r = proc_creds_read(pid, &ret->creds);
+        if (r < 0)
+                return r;
+        return proc_identity_read_exe(pid, ret);
+}
+
+#define IDENTITY_FORMAT                                                                                    \
+        "uid=%" SCNu32 ",%" SCNu32 ",%" SCNu32 ",%" SCNu32 " gid=%" SCNu32 ",%" SCNu32 ",%" SCNu32 ",%" SCNu32 \
+        " cap=%" SCNx64 ",%" SCNx64 ",%" SCNx64 ",%" SCNx64 ",%" SCNx64 " exe=%" SCNu64 ":%" SCNu64
+
+int proc_identity_to_string(const ProcIdentity *id, char *buf, size_t size) {
+        const ProcCreds *c = &id->creds;
+        int n = snprintf(buf, size, IDENTITY_FORMAT, (uint32_t) c->uid[0], (uint32_t) c->uid[1],
+                         (uint32_t) c->uid[2], (uint32_t) c->uid[3], (uint32_t) c->gid[0], (uint32_t) c->gid[1],
+                         (uint32_t) c->gid[2], (uint32_t) c->gid[3], c->cap_inheritable, c->cap_permitted,
+                         c->cap_effective, c->cap_ambient, c->cap_bounding, id->exe_dev, id->exe_ino);
+        return n < 0 || (size_t) n >= size ? -ENOBUFS : 0;
+}
+
+int proc_identity_from_string(const char *s, ProcIdentity *ret) {
+        uint32_t u[4], g[4];
+        ProcIdentity id = {};
+        int consumed = 0;
+
+        if (sscanf(s, IDENTITY_FORMAT "%n", &u[0], &u[1], &u[2], &u[3], &g[0], &g[1], &g[2], &g[3],
+                   &id.creds.cap_inheritable, &id.creds.cap_permitted, &id.creds.cap_effective,
+                   &id.creds.cap_ambient, &id.creds.cap_bounding, &id.exe_dev, &id.exe_ino, &consumed) != 15 ||
+            s[consumed] != '\0')
+                return -EBADMSG;
+        for (int i = 0; i < _PROC_ID_MAX; i++) {
+                id.creds.uid[i] = (uid_t) u[i];
+                id.creds.gid[i] = (gid_t) g[i];
+        }
+        *ret = id;
+        return 0;
+}
+
+const char *proc_identity_differs(const ProcIdentity *a, const ProcIdentity *b) {
+        const ProcCreds *x = &a->creds, *y = &b->creds;
+
+        if (memcmp(x->uid, y->uid, sizeof(x->uid)) != 0)
+                return "user ids";
+        if (memcmp(x->gid, y->gid, sizeof(x->gid)) != 0)
+                return "group ids";
+        if (x->cap_inheritable != y->cap_inheritable || x->cap_permitted != y->cap_permitted ||
+            x->cap_effective != y->cap_effective || x->cap_ambient != y->cap_ambient ||
+            x->cap_bounding != y->cap_bounding)
+                return "capabilities";
+        if (a->exe_dev != b->exe_dev || a->exe_ino != b->exe_ino)
+                return "executable";
+        return NULL;
 }

@@ -60,6 +60,28 @@ int proc_creds_read(pid_t pid, ProcCreds *ret); /* pid > 0 */
 int proc_status_parse(const char *text, ProcCreds *c);
 int proc_stat_parse(const char *text, ProcCreds *c);
 
+/* What authorization judged a target by: its ids, its capability sets and
+ * the identity of its executable. memcrd hands it to the watcher as text,
+ * and the watcher compares it with the target once every thread is stopped:
+ * a process that executed a set-uid or file-capability program meanwhile is
+ * not the one that was authorized. */
+typedef struct ProcIdentity {
+        ProcCreds creds;
+        uint64_t exe_dev;
+        uint64_t exe_ino;
+} ProcIdentity;
+
+#define PROC_IDENTITY_STRING_MAX 256
+
+int proc_identity_read(pid_t pid, ProcIdentity *ret);
+/* Only the executable's identity (the creds are read already). */
+int proc_identity_read_exe(pid_t pid, ProcIdentity *id);
+int proc_identity_to_string(const ProcIdentity *id, char *buf, size_t size);
+int proc_identity_from_string(const char *s, ProcIdentity *ret);
+/* NULL if a and b are the same identity, else what differs ("uids", "gids",
+ * "capabilities", "executable"). */
+const char *proc_identity_differs(const ProcIdentity *a, const ProcIdentity *b);
+
 /* A client of the daemon, as captured at accept time (SO_PEERCRED, SO_PEERGROUPS). */
 typedef struct CallerCreds {
         pid_t pid;

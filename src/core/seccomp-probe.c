@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -57,9 +59,16 @@ static int run_sequence(Tracee *child, const char **ret_step, int *ret_lazy_erro
         /* Only a lazy restore needs these: refused, the process can still be
          * parked and restored eagerly. /dev/null is no userfaultfd device:
          * ENOTTY says the ioctl ran. */
-        *ret_step = "recvmsg or ioctl";
-        r = parasite_userfaultfd(p, devnull, &fd);
-        safe_close(fd);
+        *ret_step = "prctl, recvmsg or ioctl";
+        uint64_t args[6] = { PR_GET_DUMPABLE };
+        int64_t v = 0;
+        r = tracee_syscall(child, SYS_prctl, args, &v);
+        if (r >= 0 && v < 0 && v >= -4095)
+                r = (int) v;
+        if (r >= 0) {
+                r = parasite_userfaultfd(p, devnull, &fd);
+                safe_close(fd);
+        }
         if (r == -ESRCH)
                 return r;
         *ret_lazy_error = r < 0 && r != -ENOTTY && r != -EINVAL ? r : 0;
@@ -114,7 +123,8 @@ int seccomp_probe(Tracee *t, char *reason, size_t size, char *lazy_reason, size_
         }
         if (lazy_error < 0) {
                 snprintf(lazy_reason, lazy_size,
-                         "its seccomp filter refuses a system call a lazy restore runs inside it (recvmsg or ioctl: %s)",
+                         "its seccomp filter refuses a system call a lazy restore runs inside it (prctl, recvmsg or "
+                         "ioctl: %s)",
                          strerror(-lazy_error));
                 log_debug("%i: %s", t->pid, lazy_reason);
         } else

@@ -386,6 +386,11 @@ static void print_restored(const MemcrReply *reply) {
                 printf("Restored %s in %s\n", label, format_duration(took, sizeof(took), i->duration_usec));
         else
                 printf("Restored %s\n", label);
+        /* Anything memcrd adds, such as why a lazy restore was done eagerly. */
+        if (reply->message[0]) {
+                _cleanup_free_ char *note = escape_or_oom(reply->message);
+                printf("  %s\n", note);
+        }
 }
 
 #define STATUS_FIELD(label, fmt, ...) printf("%17s: " fmt, label, ##__VA_ARGS__)

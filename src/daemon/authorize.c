@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +32,17 @@ struct AuthRequest {
         sd_bus_slot *slot;
 };
 
+/* Is pid in our user namespace? 1, 0, or -errno (then: assume not). */
+static int same_user_namespace(pid_t pid) {
+        struct stat a, b;
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%i/ns/user", pid);
+        if (stat(path, &a) < 0 || stat("/proc/self/ns/user", &b) < 0)
+                return -errno;
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int authorize_capture_peer(Manager *m, Client *c, int fd) {
         ProcCreds pc;
         int r;
@@ -41,7 +53,10 @@ int authorize_capture_peer(Manager *m, Client *c, int fd) {
         if (c->pidfd >= 0) {
                 r = proc_creds_read(c->creds.pid, &pc);
                 if (r >= 0 && pidfd_is_alive(c->pidfd) > 0) {
-                        c->creds.cap_effective = pc.cap_effective;
+                        /* Capabilities count only in our user namespace: in a
+                         * namespace of its own a caller holds them all, over
+                         * nothing of ours. */
+                        c->creds.cap_effective = same_user_namespace(c->creds.pid) > 0 ? pc.cap_effective : 0;
                         c->start_time = pc.start_time;
                 }
         }
@@ -243,6 +258,13 @@ int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *
         int r;
 
         r = proc_creds_read(pid, &target);
+        if (r >= 0 && op == POLICY_OP_CHECKPOINT) {
+                /* What is judged here is what the watcher will hold the target
+                 * to once it is stopped. (No executable: a kernel thread, refused
+                 * below anyway.) */
+                c->target_identity = (ProcIdentity) { .creds = target };
+                (void) proc_identity_read_exe(pid, &c->target_identity);
+        }
         if (r >= 0 && pidfd_is_alive(pidfd) <= 0)
                 r = -ESRCH; /* the PID was reused between pidfd_open and now */
         if (r < 0) {

@@ -341,8 +341,9 @@ static int on_message(Conn *conn, Message *req, void *userdata) {
 
         switch (req->type) {
         case MSG_CHECKPOINT:
-                /* Who froze it is ours to say, not the client's. */
-                req->present &= ~(UINT64_C(1) << TAG_CALLER_UID);
+                /* Who froze it, and what was authorized, are ours to say, not
+                 * the client's. */
+                req->present &= ~((UINT64_C(1) << TAG_CALLER_UID) | (UINT64_C(1) << TAG_AUTH_IDENTITY));
                 r = handle_checkpoint(c, req, false);
                 break;
         case MSG_RESTORE:

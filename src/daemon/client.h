@@ -18,6 +18,9 @@ struct Client {
         uint32_t flags;         /* of the request in progress */
         Operation *op;          /* request in progress that outlives the handler */
         AuthRequest *auth;      /* authorization in progress */
+        /* The target of the request in progress as authorization saw it
+         * (checkpoint): the watcher holds the target to it. */
+        ProcIdentity target_identity;
         sd_event_source *timeout;
         sd_event_source *free_source;
         Client *next;

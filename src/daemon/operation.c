@@ -577,6 +577,12 @@ int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Mess
         op->compat = compat;
         op->request.type = MSG_CHECKPOINT;
         r = message_copy_fields(&op->request, req, ~UINT64_C(0));
+        if (r >= 0 && c) {
+                char identity[PROC_IDENTITY_STRING_MAX];
+                r = proc_identity_to_string(&c->target_identity, identity, sizeof(identity));
+                if (r >= 0)
+                        r = message_set_string(&op->request, TAG_AUTH_IDENTITY, identity);
+        }
         if (r >= 0)
                 r = registry_add(&m->registry, pid, pidfd, ENTRY_CHECKPOINTING, op->caller_uid, &e);
         if (r < 0) {
@@ -758,10 +764,13 @@ static void streaming_ended(Manager *m, Entry *e) {
                 bool watcher_died = remove_stale_socket(m, e->pid);
                 char buf[384];
 
+                /* Without a word from the watcher: it died (and took the
+                 * process along), or it had let the process go, all memory
+                 * back, just before the process ended. */
                 snprintf(buf, sizeof(buf),
                          watcher_died ? "process %i ended while its memory streamed back: its watcher died, and the "
                                         "kernel killed it with it (fail-safe: memory was missing)"
-                                      : "process %i ended while its memory streamed back; its watcher did not say how",
+                                      : "process %i ended right after its lazy restore completed; how is not known",
                          e->pid);
                 log_struct(LOG_WARNING, buf, MESSAGE_ID(MEMCR_MESSAGE_RESTORED_DIED),
                            LOG_FIELD("MEMCR_PID", "%i", (int) e->pid), LOG_FIELD("MEMCR_OP", "%s", "restore"),

@@ -45,6 +45,7 @@ static const FieldKind field_kinds[_TAG_MAX] = {
         [TAG_THREADS] = KIND_U32,
         [TAG_PROTECTION] = KIND_STRING,
         [TAG_ENTRY] = KIND_NESTED,
+        [TAG_AUTH_IDENTITY] = KIND_STRING,
 };
 
 #define BIT(t) (UINT64_C(1) << (t))
@@ -57,7 +58,8 @@ static bool type_known(uint16_t type, uint64_t *ret_allowed, uint64_t *ret_requi
         switch (type) {
         case MSG_CHECKPOINT:
                 allowed = BIT(TAG_PID) | BIT(TAG_DUMP_DIR) | BIT(TAG_CODEC) | BIT(TAG_TIMEOUT_MSEC) |
-                          BIT(TAG_MAX_FROZEN_SEC) | BIT(TAG_FLAGS) | BIT(TAG_CALLER_UID);
+                          BIT(TAG_MAX_FROZEN_SEC) | BIT(TAG_FLAGS) | BIT(TAG_CALLER_UID) |
+                          BIT(TAG_AUTH_IDENTITY);
                 required = BIT(TAG_PID);
                 break;
         case MSG_RESTORE:
@@ -105,6 +107,8 @@ static char **string_field(Message *m, FieldTag tag) {
                 return &m->version;
         case TAG_PROTECTION:
                 return &m->protection;
+        case TAG_AUTH_IDENTITY:
+                return &m->auth_identity;
         default:
                 return NULL;
         }

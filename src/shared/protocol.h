@@ -101,6 +101,7 @@ typedef enum FieldTag {
         TAG_THREADS = 24,        /* u32 */
         TAG_PROTECTION = 25,     /* string: encrypt, auth */
         TAG_ENTRY = 26,          /* nested fields (LIST reply) */
+        TAG_AUTH_IDENTITY = 27,  /* string: memcrd to watcher only: the target as it was authorized */
         _TAG_MAX,
 } FieldTag;
 
@@ -145,6 +146,7 @@ struct Message {
         uint32_t watcher_pid;
         uint32_t threads;
         char *protection;
+        char *auth_identity;
 
         Message *entries;
         size_t n_entries;

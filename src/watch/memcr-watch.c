@@ -531,6 +531,16 @@ static int do_checkpoint(Watch *w) {
         snprintf(w->codec, sizeof(w->codec), "%s", MESSAGE_HAS(&m, TAG_CODEC) ? m.codec : "none");
 
         o.dump_dir = MESSAGE_HAS(&m, TAG_DUMP_DIR) ? m.dump_dir : MEMCR_STATE_DIR;
+        /* memcrd says what it authorized; the target must still be that once
+         * it is stopped. */
+        ProcIdentity identity;
+        if (!MESSAGE_HAS(&m, TAG_AUTH_IDENTITY) || proc_identity_from_string(m.auth_identity, &identity) < 0) {
+                reply(job, MEMCR_ERR_INVALID, EINVAL, "the checkpoint job does not say what was authorized", NULL,
+                      false);
+                message_done(&m);
+                return log_error_errno(-EBADMSG, "checkpoint job for %i without the authorized identity", w->pid);
+        }
+        o.identity = &identity;
         r = codec_from_string(w->codec);
         if (r < 0 || !codec_supported((Codec) r)) {
                 reply(job, MEMCR_ERR_UNSUPPORTED, EOPNOTSUPP, "compression not supported", NULL, false);
@@ -608,7 +618,7 @@ static int restore_failed(Watch *w, int fd, int r, const char *why) {
         return r;
 }
 
-static int do_restore(Watch *w, int fd, const char *why) {
+static int do_restore_noted(Watch *w, int fd, const char *why, const char *note) {
         RestoreStats rs = {};
         int r;
 
@@ -626,11 +636,17 @@ static int do_restore(Watch *w, int fd, const char *why) {
                 message_set_u64(&m, TAG_DUMP_BYTES, rs.restored_bytes);
                 message_set_u64(&m, TAG_RSS_AFTER, rs.rss_after);
                 message_set_u32(&m, TAG_CALLER_UID, w->caller_uid);
+                if (note)
+                        (void) message_set_string(&m, TAG_MESSAGE, note);
                 (void) message_send(fd, &m, NULL, 0);
                 message_done(&m);
         }
         log_debug("restored %i (%s)", w->pid, why);
         return 0;
+}
+
+static int do_restore(Watch *w, int fd, const char *why) {
+        return do_restore_noted(w, fd, why, NULL);
 }
 
 static void log_lazy(const Watch *w, const char *what, const LazyProgress *p, const char *id) {
@@ -832,13 +848,17 @@ static int do_restore_lazy(Watch *w, int fd) {
         r = lazy_restore_start(w->frozen, &o, &l);
         if (r < 0) {
                 if (w->frozen && w->frozen->tracee) {
-                        /* Still frozen, nothing lost: do it the eager way. */
+                        /* Still frozen, nothing lost: do it the eager way, and
+                         * say why. */
+                        char note[384];
                         if (w->frozen->no_lazy[0])
-                                log_info("lazy restore of %i not possible: %s; restoring it eagerly", w->pid,
+                                snprintf(note, sizeof(note), "restored eagerly: no lazy restore for %i, %s", w->pid,
                                          w->frozen->no_lazy);
                         else
-                                log_info_errno(r, "lazy restore of %i not possible (%m), restoring it eagerly", w->pid);
-                        return do_restore(w, fd, "requested (lazy restore not possible)");
+                                snprintf(note, sizeof(note), "restored eagerly: a lazy restore of %i was not possible (%s)",
+                                         w->pid, strerror(-r));
+                        log_info("%s", note);
+                        return do_restore_noted(w, fd, "requested (lazy restore not possible)", note);
                 }
                 /* No longer held: its dump failed verification, or the
                  * restore failed once the target could not run without us;

@@ -622,8 +622,8 @@ Test(engine, seccomp_kill_on_madvise_is_refused) {
         refused_by_seccomp("--seccomp=kill:madvise");
 }
 
-Test(engine, seccomp_trap_on_mmap_is_refused) {
-        refused_by_seccomp("--seccomp=trap:mmap");
+Test(engine, seccomp_trap_on_socketpair_is_refused) {
+        refused_by_seccomp("--seccomp=trap:socketpair");
 }
 
 /* A filter that refuses only what memcr does not need: parked and restored

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -588,6 +590,100 @@ Test(lazy, pages_touched_while_frozen_are_the_dumps) {
                 cr_assert(n_after == n_before && memcmp(before, after, n_before) == 0,
                           "cycle %d: the command line changed", i);
         }
+        TargetResult res = {};
+        int status = -1;
+        cr_assert_eq(target_verify(&t, &res, &status), 0);
+        cr_assert(res.ok);
+        cr_assert_eq(status, 0);
+        target_stop(&t);
+}
+
+/* Another process of the target's user takes every descriptor it can from
+ * the target's table (pidfd_getfd(), which needs only ptrace access) while
+ * lazy restores run, and reports any userfaultfd or /dev/userfaultfd it got:
+ * it must get none. */
+static void steal_descriptors(pid_t target, int report_fd, int stop_fd) {
+        int pidfd = (int) syscall(SYS_pidfd_open, target, 0);
+
+        if (pidfd < 0)
+                _exit(2);
+        for (;;) {
+                struct pollfd p = { .fd = stop_fd, .events = POLLIN };
+                if (poll(&p, 1, 0) != 0)
+                        _exit(0);
+                for (int n = 0; n < 64; n++) {
+                        char path[64], link[128] = "";
+                        int fd = (int) syscall(SYS_pidfd_getfd, pidfd, n, 0);
+                        if (fd < 0)
+                                continue;
+                        snprintf(path, sizeof(path), "/proc/self/fd/%i", fd);
+                        if (readlink(path, link, sizeof(link) - 1) > 0 && strstr(link, "userfaultfd")) {
+                                (void) !write(report_fd, link, strlen(link));
+                                (void) !write(report_fd, "\n", 1);
+                        }
+                        close(fd);
+                }
+        }
+}
+
+Test(lazy, descriptor_thief_of_the_same_user_gets_no_userfaultfd) {
+        const char *args[] = { "--heap=8", "--mmap=8", "--threads=2", NULL };
+        int report[2], stop[2];
+        char stolen[512] = "";
+        pid_t thief;
+        Target t;
+        Command c;
+
+        cr_assert_eq(target_start_as(&t, args, 4242, 4242), 0);
+        cr_assert_eq(pipe(report), 0);
+        cr_assert_eq(pipe(stop), 0);
+        thief = fork();
+        cr_assert_geq(thief, 0);
+        if (thief == 0) {
+                close(report[0]);
+                close(stop[1]);
+                if (setgroups(0, NULL) < 0 || setresgid(4242, 4242, 4242) < 0 || setresuid(4242, 4242, 4242) < 0)
+                        _exit(1);
+                steal_descriptors(t.pid, report[1], stop[0]);
+        }
+        close(report[1]);
+        close(stop[0]);
+
+        for (int i = 0; i < 20; i++) {
+                Frozen *f = checkpoint(&t);
+                LazyRestore *l = start(f, false);
+                command(l, &t, "check", &c);
+                cr_assert(strncmp(c.line, "RESULT ok=1 ", 12) == 0, "cycle %d: %s", i, c.line);
+                cr_assert_eq(pump_until(l, &t, NULL, NULL, 60000), 1);
+                lazy_restore_free(l);
+        }
+        close(stop[1]);
+        int st;
+        cr_assert_eq(waitpid(thief, &st, 0), thief);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the thief could not run (%x)", st);
+        ssize_t n = read(report[0], stolen, sizeof(stolen) - 1);
+        close(report[0]);
+        cr_assert_leq(n, 0, "another process of the target's user took: %s", stolen);
+        target_stop(&t);
+}
+
+/* A process that shares the target's descriptor table (clone(CLONE_FILES))
+ * could take the privileged descriptors a lazy restore puts there: no lazy
+ * restore for that target (an eager one works, and says nothing is lost). */
+Test(lazy, descriptor_table_sharer_rules_out_lazy_restore) {
+        const char *args[] = { "--heap=8", "--threads=2", "--files-sharer", NULL };
+        LazyOptions o = { .userfaultfd_dev = -1 };
+        LazyRestore *l = NULL;
+        Target t;
+
+        cr_assert_eq(target_start(&t, args), 0);
+        Frozen *f = checkpoint(&t);
+        cr_log_info("%s", f->no_lazy);
+        cr_assert_not_null(strstr(f->no_lazy, "shares its descriptor table"), "no_lazy: '%s'", f->no_lazy);
+        cr_assert_eq(lazy_restore_start(f, &o, &l), -EPERM);
+        cr_assert_null(l);
+        cr_assert_eq(memcr_restore(f, NULL, NULL, NULL), 0);
+        frozen_free(f);
         TargetResult res = {};
         int status = -1;
         cr_assert_eq(target_verify(&t, &res, &status), 0);

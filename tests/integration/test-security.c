@@ -13,17 +13,20 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon-util.h"
 #include "dump.h"
 #include "fileio.h"
+#include "macro.h"
 #include "target-util.h"
 
 #define ALICE 4242
@@ -56,6 +59,8 @@ static const char *const small[] = { "--heap=8", "--mmap=8", "--threads=2", NULL
 
 /* A request made by a process with exactly these credentials. Returns the
  * MemcrResult, or -1 if no reply came. */
+static bool in_own_user_namespace = false;
+
 static int request_as(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, uint16_t type, pid_t pid) {
         int p[2], st, result = -1;
         pid_t child;
@@ -69,6 +74,9 @@ static int request_as(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups
                 close(p[0]);
                 if (setgroups(n_groups, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
                         _exit(1);
+                /* There it holds every capability, over its namespace. */
+                if (in_own_user_namespace && unshare(CLONE_NEWUSER) < 0)
+                        _exit(2);
                 if (daemon_request(&d, type, pid, 0, &m) >= 0)
                         v = (int32_t) m.result;
                 (void) !write(p[1], &v, sizeof(v));
@@ -164,6 +172,21 @@ Test(security, user_is_denied_own_process_with_a_capability) {
         cr_assert_eq(as_root(MSG_CHECKPOINT, t.pid), MEMCR_OK);
         cr_assert_eq(as_root(MSG_RESTORE, t.pid), MEMCR_OK);
         verify(&t);
+}
+
+/* The same, asked from a user namespace of the caller's own, where it holds
+ * every capability: they count for nothing outside. */
+Test(security, caller_in_its_own_user_namespace_gains_nothing) {
+        Target t;
+
+        cr_assert_eq(target_start_full(&t, small, ALICE, ALICE, CAP_NET_BIND_SERVICE), 0);
+        in_own_user_namespace = true;
+        int r = as_alice(MSG_CHECKPOINT, t.pid);
+        in_own_user_namespace = false;
+        cr_assert_eq(r, MEMCR_ERR_DENIED, "result %d", r);
+        assert_untouched(&t);
+        assert_denial_logged(t.pid, "capabilities");
+        target_stop(&t);
 }
 
 Test(security, user_is_denied_process_whose_saved_uid_differs) {
@@ -463,4 +486,78 @@ Test(security, nothing_guessable_is_exposed) {
 
         cr_assert_eq(as_root(MSG_RESTORE, t.pid), MEMCR_OK);
         verify(&t);
+}
+
+/* The target executes a set-uid root program after memcrd authorized the
+ * request and before its watcher stopped it: the watcher finds a process
+ * that is not the one authorized, refuses, and leaves it running untouched.
+ * (memcrd starts the watcher through a wrapper that waits a second, so the
+ * order is certain: request, authorization, exec, seize.) */
+Test(security, exec_of_a_setuid_program_after_authorization_is_refused) {
+        char dir[] = "/var/tmp/memcr-suid-XXXXXX", suid[128], wrapper[128], a_watcher[160], cmd[320], buf[4096];
+        const char *watch = getenv("MEMCR_WATCH");
+        _cleanup_free_ char *status = NULL;
+        int p[2], st;
+        pid_t target;
+
+        cr_assert_not_null(watch, "MEMCR_WATCH is not set");
+        cr_assert_not_null(mkdtemp(dir));
+        cr_assert_eq(chmod(dir, 0755), 0);
+        /* A set-uid root copy of sleep(1). */
+        snprintf(suid, sizeof(suid), "%s/sleep", dir);
+        _cleanup_close_ int in = open("/bin/sleep", O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int out = open(suid, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        cr_assert(in >= 0 && out >= 0);
+        for (ssize_t n; (n = read(in, buf, sizeof(buf))) > 0;)
+                cr_assert_eq(write(out, buf, (size_t) n), n);
+        cr_assert_eq(fchmod(out, 04755), 0);
+        out = safe_close(out); /* else its exec fails: text file busy */
+        snprintf(wrapper, sizeof(wrapper), "%s/slow-watcher", dir);
+        FILE *f = fopen(wrapper, "we");
+        cr_assert_not_null(f);
+        fprintf(f, "#!/bin/sh\nsleep 1\nexec '%s' \"$@\"\n", watch);
+        cr_assert_eq(fclose(f), 0);
+        cr_assert_eq(chmod(wrapper, 0755), 0);
+
+        daemon_stop(&d, SIGTERM);
+        snprintf(a_watcher, sizeof(a_watcher), "--watcher=%s", wrapper);
+        const char *const extra[] = { "--socket-group=7777", a_watcher, NULL };
+        cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+
+        /* Alice's shell, which executes the set-uid program 300 ms from now. */
+        cr_assert_eq(pipe(p), 0);
+        target = fork();
+        cr_assert_geq(target, 0);
+        if (target == 0) {
+                close(p[0]);
+                if (setgroups(0, NULL) < 0 || setresgid(ALICE, ALICE, ALICE) < 0 || setresuid(ALICE, ALICE, ALICE) < 0)
+                        _exit(1);
+                if (dup2(p[1], 3) < 0)
+                        _exit(1);
+                snprintf(cmd, sizeof(cmd), "echo >&3; exec 3>&-; sleep 0.3; exec '%s' 30", suid);
+                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        cr_assert_eq(read(p[0], buf, 1), 1);
+        close(p[0]);
+
+        /* Alice may checkpoint her own shell: allowed, then refused. */
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, target), MEMCR_ERR_DENIED);
+        snprintf(cmd, sizeof(cmd), "/proc/%i/status", (int) target);
+        cr_assert_eq(read_full_file(cmd, 65536, &status, NULL), 0);
+        cr_assert_not_null(strstr(status, "\nUid:\t4242\t0\t0"), "not the set-uid program: %s", status);
+        char s = proc_state(target);
+        cr_assert(s == 'S' || s == 'R', "target in state %c", s);
+        cr_assert_eq(proc_tracer(target), 0);
+        char pid_field[64];
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", target);
+        const char *const refused[] = { pid_field, "changed after the request was authorized", NULL };
+        cr_assert(daemon_log_has(&d, refused), "the refusal was not logged");
+
+        kill(target, SIGKILL);
+        cr_assert_eq(waitpid(target, &st, 0), target);
+        unlink(wrapper);
+        unlink(suid);
+        rmdir(dir);
 }

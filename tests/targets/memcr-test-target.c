@@ -25,6 +25,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -129,6 +130,7 @@ static size_t arg_heap, arg_mmap, arg_prot_none, arg_readonly, arg_file_private;
 static size_t arg_shared, arg_memfd, arg_mlock, arg_thp, arg_scratch, arg_sparse;
 static uint64_t arg_sparse_pages = 768;
 static const char *arg_seccomp; /* ACTION:SYSCALL */
+static bool arg_files_sharer;
 static bool arg_stamp;
 static unsigned arg_threads;
 static uint64_t arg_seed = UINT64_C(0x6d656d6372746774);
@@ -967,6 +969,24 @@ static int install_seccomp(const char *spec) {
     return 0;
 }
 
+/* A process (not a thread) sharing our descriptor table, as
+ * clone(CLONE_FILES) makes one; it sleeps until we die. */
+static int files_sharer_main(void *arg) {
+    (void) arg;
+    (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    for (;;)
+        pause();
+    return 0;
+}
+
+static int start_files_sharer(void) {
+    static uint8_t stack[64 * 1024] __attribute__((aligned(16)));
+    pid_t pid = clone(files_sharer_main, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
+    if (pid < 0)
+        return log_errno(-errno, "clone(CLONE_FILES) failed");
+    return 0;
+}
+
 static int write_ready(void) {
     uint64_t total = (uint64_t) arg_threads * STACK_ARRAY_SIZE;
     char buf[128];
@@ -1070,6 +1090,7 @@ static int parse_argv(int argc, char *argv[]) {
         { "sparse", required_argument, NULL, 10 },
         { "sparse-pages", required_argument, NULL, 'P' },
         { "seccomp", required_argument, NULL, 'X' },
+        { "files-sharer", no_argument, NULL, 'F' },
         { "stamp", no_argument, NULL, 'S' },
         { "threads", required_argument, NULL, 'n' },
         { "seed", required_argument, NULL, 's' },
@@ -1119,6 +1140,9 @@ static int parse_argv(int argc, char *argv[]) {
         case 'X':
             arg_seccomp = optarg;
             break;
+        case 'F':
+            arg_files_sharer = true;
+            break;
         case 'P':
             if (parse_u64(optarg, 1u << 24, &arg_sparse_pages) < 0)
                 return log_errno(-EINVAL, "bad --sparse-pages=%s", optarg);
@@ -1139,7 +1163,7 @@ static int parse_argv(int argc, char *argv[]) {
             printf("Usage: %s [--heap=MIB] [--mmap=MIB] [--threads=N] [--prot-none=MIB]\n"
                    "       [--readonly=MIB] [--file-private=MIB] [--shared=MIB] [--memfd=MIB]\n"
                    "       [--mlock=KIB] [--thp=MIB] [--sparse=MIB] [--sparse-pages=N] [--seed=N]\n"
-                   "       [--ready-fd=FD] [--touch-after] [--seccomp=kill|errno|trap:SYSCALL]\n"
+                   "       [--ready-fd=FD] [--touch-after] [--seccomp=kill|errno|trap:SYSCALL] [--files-sharer]\n"
                    "       [--compressible] [--setresgid=R:E:S] [--setresuid=R:E:S]\n"
                    "Commands on stdin: verify, check, exit, stamp, probe, latency REGION,\n"
                    "  unmap REGION, dontneed REGION, pipe-read REGION, fork-check\n",
@@ -1188,6 +1212,8 @@ int main(int argc, char *argv[]) {
         if (pthread_create(&t, NULL, stamp_thread, NULL) != 0)
             return log_errno(-EAGAIN, "cannot start the stamp thread"), EXIT_STARTUP;
     }
+    if (arg_files_sharer && start_files_sharer() < 0)
+        return EXIT_STARTUP;
     if (arg_seccomp && install_seccomp(arg_seccomp) < 0)
         return EXIT_STARTUP;
     if (write_ready() < 0)
