@@ -29,9 +29,6 @@
 #include "vma.h"
 
 #define MAX_WORKERS 8
-#define PAGEMAP_BATCH 4096
-#define PM_SWAP (1ULL << 62)
-#define PM_PRESENT (1ULL << 63)
 #define TRACEE_POLL_USEC (5 * USEC_PER_MSEC)
 /* Below this, a thread of its own costs more than it saves. */
 #define EAGER_BYTES_PER_THREAD (256 * 1024)
@@ -917,32 +914,23 @@ static void kill_all(LazyRestore *l) {
 static int fill_present(LazyRestore *l, Space *s, const bool *registered) {
         const uint64_t ps = (uint64_t) getpagesize();
         _cleanup_(page_range_list_done) PageRangeList present = {};
-        _cleanup_free_ uint64_t *pm = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
         _cleanup_free_ uint8_t *zero = calloc(1, ps), *buf = malloc(ps);
+        PageScanner scanner;
         ssize_t loaded = -1;
-        int r;
+        int r = 0;
 
-        if (!pm || !zero || !buf)
+        if (!zero || !buf)
                 return -ENOMEM;
-        for (size_t i = 0; i < l->dump->n_regions; i++) {
-                const struct dump_region *reg = &l->dump->regions[i];
-
-                if (!registered[i])
-                        continue;
-                for (uint64_t addr = reg->start; addr < reg->end;) {
-                        size_t n = (size_t) MIN((reg->end - addr) / ps, (uint64_t) PAGEMAP_BATCH);
-
-                        r = pread_full(l->frozen->pagemap_fd, pm, n * sizeof(uint64_t), (off_t) (addr / ps * sizeof(uint64_t)));
-                        if (r < 0)
-                                return log_debug_errno(r, "reading the page map of %i failed: %m", l->pid);
-                        for (size_t k = 0; k < n; k++, addr += ps)
-                                if (pm[k] & (PM_PRESENT | PM_SWAP)) {
-                                        r = page_range_list_add(&present, addr, addr + ps, (uint32_t) i);
-                                        if (r < 0)
-                                                return r;
-                                }
-                }
-        }
+        r = pagescan_init(&scanner, l->frozen->pagemap_fd, PAGESCAN_AUTO);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l->dump->n_regions && r >= 0; i++)
+                if (registered[i])
+                        r = pagescan_present(&scanner, l->dump->regions[i].start, l->dump->regions[i].end,
+                                             (uint32_t) i, &present);
+        pagescan_done(&scanner);
+        if (r < 0)
+                return log_debug_errno(r, "reading the page map of %i failed: %m", l->pid);
         if (present.n == 0)
                 return 0;
         log_debug("%" PRIu64 " bytes of %i are present before it runs: filling them from the dump", present.bytes,

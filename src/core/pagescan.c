@@ -215,6 +215,64 @@ static int scan_vma_pagemap(PageScanner *s, const Vma *v, uint32_t idx, PageRang
         return 0;
 }
 
+int pagescan_present(PageScanner *s, uint64_t start, uint64_t end, uint32_t tag, PageRangeList *list) {
+        const uint64_t page_size = (uint64_t) getpagesize();
+        uint64_t pos = start;
+        int r;
+
+        if (s->use_ioctl) {
+                _cleanup_free_ struct page_region *vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
+                if (!vec)
+                        return -ENOMEM;
+                while (pos < end) {
+                        struct pm_scan_arg arg = {
+                                .size = sizeof(arg),
+                                .start = pos,
+                                .end = end,
+                                .vec = (uint64_t) (uintptr_t) vec,
+                                .vec_len = SCAN_VEC_LEN,
+                                .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                        };
+                        uint64_t before = pos;
+
+                        r = ioctl(s->pagemap_fd, PAGEMAP_SCAN, &arg);
+                        if (r < 0)
+                                return -errno;
+                        for (int i = 0; i < r; i++) {
+                                uint64_t a = MAX(vec[i].start, pos), b = MIN(vec[i].end, end);
+                                if (a >= b)
+                                        continue;
+                                int k = page_range_list_add(list, a, b, tag);
+                                if (k < 0)
+                                        return k;
+                                pos = b;
+                        }
+                        pos = MAX(pos, arg.walk_end);
+                        if (pos <= before)
+                                return -EIO;
+                }
+                return 0;
+        }
+
+        _cleanup_free_ uint64_t *buf = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
+        if (!buf)
+                return -ENOMEM;
+        while (pos < end) {
+                size_t n = (size_t) MIN((end - pos) / page_size, (uint64_t) PAGEMAP_BATCH);
+
+                r = pread_full(s->pagemap_fd, buf, n * sizeof(uint64_t), (off_t) (pos / page_size * sizeof(uint64_t)));
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++, pos += page_size)
+                        if (buf[i] & (PM_PRESENT | PM_SWAP)) {
+                                r = page_range_list_add(list, pos, pos + page_size, tag);
+                                if (r < 0)
+                                        return r;
+                        }
+        }
+        return 0;
+}
+
 int pagescan_vma(PageScanner *s, const Vma *v, uint32_t vma_index, PageRangeList *list) {
         assert(s);
         assert(v);

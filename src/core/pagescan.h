@@ -46,5 +46,9 @@ void pagescan_done(PageScanner *s);
 /* Append the data-holding ranges of v (index vma_index) to list. */
 int pagescan_vma(PageScanner *s, const Vma *v, uint32_t vma_index, PageRangeList *list);
 
+/* Append every page of [start, end) that is present or swapped, whatever
+ * it holds (the zero page included), tagged with tag. */
+int pagescan_present(PageScanner *s, uint64_t start, uint64_t end, uint32_t tag, PageRangeList *list);
+
 int page_range_list_add(PageRangeList *l, uint64_t start, uint64_t end, uint32_t vma);
 void page_range_list_done(PageRangeList *l);
