@@ -347,9 +347,58 @@ memcr_user_ok() {
                 [ "$(uid_of memcr)" -lt 1000 ]
 }
 
-kpageflags_ok() {
-        stat_is '%a %U:%G' '440 root:memcr' /proc/kpageflags &&
-                [ "$(ct_run runuser -u memcr -- head -c8 /proc/kpageflags | wc -c)" = 8 ]
+# /proc/kpageflags (physical page flags, system-wide) stays the kernel's:
+# tmpfiles leaves it as it was before (KPF_BEFORE), and neither a member of
+# the group memcr (alice) nor the user memcr may open it.
+kpageflags_root_only() {
+        local u err
+        stat_is '%a %U:%G' "$KPF_BEFORE" /proc/kpageflags || return 1
+        ct_run_as alice id -Gn | grep -w memcr >/dev/null || { echo "alice is not in group memcr"; return 1; }
+        for u in alice memcr; do
+                if err=$(ct_run_as "$u" head -c8 /proc/kpageflags 2>&1 >/dev/null); then
+                        echo "$u reads /proc/kpageflags"
+                        return 1
+                fi
+                case $err in
+                *"Permission denied"*) ;;
+                *) echo "$u: $err"; return 1 ;;
+                esac
+        done
+}
+
+# pagemap_frames USER PID: "PRESENT FRAMES": the present pages of PID's
+# private writable mappings, and how many of them /proc/PID/pagemap, opened
+# by USER, shows a frame number for (the kernel shows them only to an opener
+# with CAP_SYS_ADMIN).
+pagemap_frames() {
+        ct_run_as "$1" python3 - "$2" <<'PY'
+import os, struct, sys
+pid, page = sys.argv[1], os.sysconf("SC_PAGE_SIZE")
+present = frames = 0
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/pagemap" % pid, "rb") as pm:
+    for line in maps:
+        f = line.split()
+        if not f[1].startswith("rw") or f[1][3] != "p":
+            continue
+        start, end = (int(x, 16) for x in f[0].split("-"))
+        pm.seek(start // page * 8)
+        for (e,) in struct.iter_unpack("<Q", pm.read((end - start) // page * 8)):
+            if e >> 63:
+                present += 1
+                frames += (e & ((1 << 55) - 1)) != 0
+print(present, frames)
+PY
+}
+
+# The pagemap the watcher scans is opened inside the target, with its
+# rights: for alice's process it shows no frame numbers, so /proc/kpageflags
+# (indexed by frame number) could tell nothing about its pages. Root's view
+# of the same process has them (the check can see them).
+pagemap_without_frames() {
+        local a r
+        a=$(pagemap_frames alice "$1") && r=$(pagemap_frames root "$1") || return 1
+        echo "present pages, with a frame number: as alice $a; as root $r"
+        [ "${a% *}" -gt 0 ] && [ "${a#* }" = 0 ] && [ "${r#* }" -gt 0 ]
 }
 
 userfaultfd_acl_ok() {
@@ -391,7 +440,7 @@ sandbox_view_ok() {
         local n
         for n in "$@"; do
                 [ "$(ct_run nsenter -t "$n" -m setpriv --reuid=memcr --regid=memcr --init-groups \
-                        head -c8 /proc/kpageflags | wc -c)" = 8 ] || { echo "$n: no /proc/kpageflags"; return 1; }
+                        head -c8 /proc/kpageflags 2>/dev/null | wc -c)" = 0 ] || { echo "$n: memcr reads /proc/kpageflags"; return 1; }
                 ct_run nsenter -t "$n" -m setpriv --reuid=memcr --regid=memcr --init-groups \
                         test -w /run/memcr/watch || { echo "$n: /run/memcr/watch not writable"; return 1; }
         done
@@ -467,6 +516,7 @@ pass "meson install --destdir: $(find "$work/stage" -type f | wc -l) files, unit
 
 boot
 ct_copy_tree "$work/stage"
+KPF_BEFORE=$(ct_run stat -c '%a %U:%G' /proc/kpageflags)
 # What the package's postinst does.
 ct_run systemd-sysusers memcr.conf >/dev/null 2>&1
 ct_run systemd-tmpfiles --create memcr.conf
@@ -480,7 +530,8 @@ security_score memcr-watch@1.service 1.5
 check "sysusers.d: system user memcr, home /var/lib/memcr, no login" memcr_user_ok
 check "tmpfiles.d: /run/memcr 0755 root:root; /run/memcr/watch, /var/lib/memcr 0700 memcr:memcr" \
         stat_is '%a %U:%G' '755 root:root 700 memcr:memcr 700 memcr:memcr' /run/memcr /run/memcr/watch /var/lib/memcr
-check "tmpfiles.d: /proc/kpageflags 0440 root:memcr, user memcr reads it" kpageflags_ok
+check "tmpfiles.d: /proc/kpageflags left $KPF_BEFORE; alice (group memcr) and memcr may not open it" \
+        kpageflags_root_only
 if ct_run test -c /dev/userfaultfd; then
         check "tmpfiles.d: ACL on /dev/userfaultfd for user memcr (and no other user)" userfaultfd_acl_ok
 else
@@ -497,6 +548,8 @@ check "memcrd not running before the first request" memcrd_not_running
 # --- a member of group memcr checkpoints and restores its own process
 if target_start t1 alice; then
         p=${T_PID[t1]}
+        check "pagemap opened by alice's $p shows no frame numbers: kpageflags would not help the watcher" \
+                pagemap_without_frames "$p"
         expect_status 0 "alice (group memcr): memcrctl checkpoint $p, her own process" mc alice checkpoint "$p"
         check "memcr.service started by the request" unit_active memcr.service
         check "$p is frozen (stopped, traced)" is_frozen "$p"
@@ -506,7 +559,7 @@ if target_start t1 alice; then
                 memcrd_creds_ok "$d"
         check "systemctl list-units 'memcr-watch@*': memcr-watch@$p.service running" watcher_unit_listed "$p"
         check "the watcher ($w) traces $p, in memcr.slice, user memcr, exactly CAP_SYS_PTRACE" watcher_ok "$p" "$w"
-        check "inside memcrd's and the watcher's sandboxes memcr reads /proc/kpageflags, writes /run/memcr/watch" \
+        check "inside memcrd's and the watcher's sandboxes memcr writes /run/memcr/watch, cannot read /proc/kpageflags" \
                 sandbox_view_ok "$d" "$w"
         check "memcrctl list: $p frozen, owned by alice" listed_frozen alice "$p" alice
         expect_status 0 "alice: memcrctl restore $p" mc alice restore "$p"
@@ -649,7 +702,8 @@ deb_socket_ok() {
 deb_units_untouched() { unit_inactive memcr.service && no_units 'memcr-watch@*'; }
 deb_files_ok() {
         ct_run getent passwd memcr >/dev/null &&
-                stat_is '%a %U:%G' '700 memcr:memcr 700 memcr:memcr 440 root:memcr' /run/memcr/watch /var/lib/memcr /proc/kpageflags
+                stat_is '%a %U:%G' '700 memcr:memcr 700 memcr:memcr' /run/memcr/watch /var/lib/memcr &&
+                stat_is '%a %U:%G' "$DEB_KPF" /proc/kpageflags
 }
 deb_polkit_ok() {
         ct_run pkaction --action-id org.memcr.manage-other >/dev/null &&
@@ -667,7 +721,77 @@ deb_reinstall_keeps() {
         ct_run sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -i /root/memcr-debs/*.deb' >/dev/null &&
                 held_frozen "$1" && [ "$(unit_pid "memcr-watch@$1.service")" = "$w" ]
 }
-deb_removed() { ct_run dpkg -r memcr libmemcr-client0 && unit_inactive memcr.socket; }
+# What memcr's tmpfiles.d may change outside its own directories: the mode
+# and owner of /proc/kpageflags, and /dev/userfaultfd with its ACL. (The
+# container's /dev is its own; /proc/kpageflags is the kernel's, the
+# container puts it back when it is gone.)
+outside_state() {
+        ct_run stat -c '%n %a %U:%G' /proc/kpageflags
+        if ct_run test -c /dev/userfaultfd; then
+                ct_run stat -c '%n %a %U:%G' /dev/userfaultfd
+                ct_run getfacl -cp /dev/userfaultfd
+        fi
+}
+state_is() {
+        local now
+        now=$(outside_state)
+        [ "$now" = "$1" ] && return 0
+        echo "expected:"
+        echo "$1" | indent
+        echo "found:"
+        echo "$now" | indent
+        return 1
+}
+
+# The way earlier versions left /proc/kpageflags: 0440 root:memcr.
+plant_old_kpageflags() {
+        [ "$DEB_KPF" = '400 root:root' ] &&
+                ct_run sh -c 'chown root:memcr /proc/kpageflags && chmod 0440 /proc/kpageflags'
+}
+
+all_held_frozen() {
+        local p
+        for p in "$@"; do
+                held_frozen "$p" || { echo "$p is not held frozen"; return 1; }
+        done
+}
+
+all_running_free() {
+        local p
+        for p in "$@"; do
+                is_running_free "$p" || { echo "$p: state $(proc_state "$p"), tracer $(tracer_of "$p")"; return 1; }
+        done
+}
+
+# deb_remove_restores PID...: removing the package (apt-get remove) stops
+# memcrd and every watcher, which restore their processes, before the unit
+# files go; the prerm says so.
+deb_remove_restores() {
+        local out st p
+        if ct_run test -x /usr/bin/apt-get; then
+                out=$(ct_run env DEBIAN_FRONTEND=noninteractive apt-get remove -y memcr 2>&1)
+        else
+                out=$(ct_run dpkg -r memcr 2>&1)
+        fi
+        st=$?
+        # apt-get runs dpkg on a terminal of its own: CR LF.
+        out=${out//$'\r'/}
+        echo "$out"
+        [ "$st" = 0 ] || return 1
+        echo "$out" | grep "^memcr: restoring $# frozen processes (PID " >"$work/restoring" || return 1
+        for p in "$@"; do
+                grep -w "$p" "$work/restoring" >/dev/null || { echo "PID $p not named"; return 1; }
+        done
+        echo "$out" | grep -x "memcr: restored $# frozen processes" >/dev/null
+}
+
+deb_gone() {
+        unit_inactive memcr.socket && unit_inactive memcr.service && no_units 'memcr-watch@*' &&
+                ! ct_run pgrep -x memcrd && ! ct_run pgrep -x memcr-watch
+}
+
+# target_verify, but at once if the target is not running.
+deb_verify() { all_running_free "${T_PID[$1]}" && target_verify "$1"; }
 
 if [ -n "$deb_job" ]; then
         echo "== Debian packages"
@@ -701,11 +825,13 @@ if [ -n "$deb_job" ]; then
                         ct_copy "$f" "/root/memcr-debs/${f##*/}"
                 done
                 MEMCRCTL=/usr/bin/memcrctl
+                DEB_BEFORE=$(outside_state)
+                DEB_KPF=$(ct_run stat -c '%a %U:%G' /proc/kpageflags)
                 check "dpkg -i memcr libmemcr-client0" \
                         ct_run sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -i /root/memcr-debs/*.deb'
                 check "package: memcr.socket enabled and listening, 0660 root:memcr" deb_socket_ok
                 check "package: memcr.service not started, no memcr-watch@ units" deb_units_untouched
-                check "package: user memcr, /run/memcr/watch, /var/lib/memcr, /proc/kpageflags" deb_files_ok
+                check "package: user memcr, /run/memcr/watch, /var/lib/memcr; /proc/kpageflags left $DEB_KPF" deb_files_ok
                 check "package: polkit action and rule in place, rules.d still 0700 polkitd" deb_polkit_ok
                 check "package: the journal's catalog has memcr's messages" deb_catalog_ok
                 setup_users
@@ -713,13 +839,44 @@ if [ -n "$deb_job" ]; then
                         p=${T_PID[d1]}
                         expect_status 0 "package: alice checkpoints $p" mc alice checkpoint "$p"
                         check "package: memcr-watch@$p.service holds it, memcrd runs as memcr" deb_held "$p"
+                        planted=
+                        plant_old_kpageflags && planted=1
                         check "package: reinstalling (an upgrade) leaves $p frozen" deb_reinstall_keeps "$p"
+                        if [ -n "$planted" ]; then
+                                check "package: the upgrade makes /proc/kpageflags 400 root:root again (earlier versions: 440 root:memcr)" \
+                                        stat_is '%a %U:%G' '400 root:root' /proc/kpageflags
+                        else
+                                skip "package: upgrade from 440 root:memcr /proc/kpageflags (the kernel has it $DEB_KPF)"
+                        fi
                         expect_status 0 "package: alice restores $p" mc alice restore "$p"
                         check "package: memcr-test-target $p: every byte verified" target_verify d1
                 else
                         fail "package: starting memcr-test-target"
                 fi
-                check "dpkg -r memcr libmemcr-client0: memcr.socket stopped" deb_removed
+
+                # Removal restores whatever is frozen; purge leaves the
+                # system as it was.
+                if target_start d2 alice && target_start d3 bob; then
+                        p2=${T_PID[d2]}
+                        p3=${T_PID[d3]}
+                        expect_status 0 "package: alice checkpoints $p2" mc alice checkpoint "$p2"
+                        expect_status 0 "package: bob checkpoints $p3" mc bob checkpoint "$p3"
+                        check "package: $p2 and $p3 frozen, held by their watchers" all_held_frozen "$p2" "$p3"
+                        check "apt-get remove memcr: 'memcr: restoring 2 frozen processes', restored" \
+                                deb_remove_restores "$p2" "$p3"
+                        check "package removed: $p2 and $p3 run again, not traced" all_running_free "$p2" "$p3"
+                        check "package removed: memcr-test-target $p2: every byte verified" deb_verify d2
+                        check "package removed: memcr-test-target $p3: every byte verified" deb_verify d3
+                else
+                        fail "package: starting memcr-test-target d2, d3"
+                        ct_run dpkg -r memcr >/dev/null 2>&1
+                fi
+                check "package removed: memcr.socket, memcrd, no memcr-watch@ units (not even not-found ones)" deb_gone
+                check "package removed: /proc/kpageflags and /dev/userfaultfd as before the installation" \
+                        state_is "$DEB_BEFORE"
+                check "dpkg --purge memcr libmemcr-client0" ct_run dpkg --purge memcr libmemcr-client0
+                check "package purged: /proc/kpageflags and /dev/userfaultfd as before the installation" \
+                        state_is "$DEB_BEFORE"
                 ct_shutdown
 
                 if [ -z "$lintian_job" ]; then
