@@ -211,6 +211,7 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
         if (f->pidfd < 0)
                 return -errno;
         f->workers = o->workers ?: transfer_default_workers();
+        f->scan_mode = o->scan_mode;
 
         dopts = (DumpOptions) {
                 .codec = o->codec,

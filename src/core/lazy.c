@@ -921,9 +921,13 @@ static int fill_present(LazyRestore *l, Space *s, const bool *registered) {
 
         if (!zero || !buf)
                 return -ENOMEM;
-        r = pagescan_init(&scanner, l->frozen->pagemap_fd, PAGESCAN_AUTO);
+        r = pagescan_init(&scanner, l->frozen->pagemap_fd, l->frozen->scan_mode);
         if (r < 0)
                 return r;
+        /* Every page of every registered area: a page somebody only read
+         * maps the zero page, which the memory map's Rss does not count.
+         * Without PAGEMAP_SCAN that reads an entry per page, as the
+         * checkpoint's own scan of those areas did. */
         for (size_t i = 0; i < l->dump->n_regions && r >= 0; i++)
                 if (registered[i])
                         r = pagescan_present(&scanner, l->dump->regions[i].start, l->dump->regions[i].end,

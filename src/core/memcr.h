@@ -81,6 +81,7 @@ typedef struct Frozen {
         CheckpointStats stats;
         unsigned workers;
         char no_lazy[192];        /* why a lazy restore is impossible, or "" */
+        PageScanMode scan_mode;   /* as the checkpoint was asked to scan */
 } Frozen;
 
 /* Checkpoint pid (pidfd pins it). On failure the target runs on unharmed
