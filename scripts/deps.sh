@@ -12,8 +12,13 @@ PACKAGES=(
         libcriterion-dev clang libclang-rt-14-dev util-linux procps
         # tests under a booted systemd (tests/systemd)
         systemd dbus polkitd bsdutils acl man-db
+        # tests on Debian's own kernel in a virtual machine (tests/vm)
+        qemu-system-x86 busybox-static cpio
         # Debian packaging
         build-essential debhelper dpkg-dev fakeroot lintian
+        # real programs (tests/programs)
+        python3 perl nodejs redis-server redis-tools socat libc6-dev
+        default-jre-headless golang-go
 )
 
 missing=()
