@@ -956,6 +956,8 @@ static int fill_present(LazyRestore *l, Space *s, const bool *registered) {
                                 src = l->fault_raw + it->offset + (addr - it->dest);
                         } else if (dump_find_chunk(l->dump, addr) >= 0)
                                 continue; /* written before registering */
+                        else if (present.ranges[i].vma & PAGESCAN_ZERO_PAGE)
+                                continue; /* the zero page: zeros, as nothing was dumped */
                         else {
                                 /* Nothing was dumped here: it reads as zeros, or
                                  * somebody wrote it while it was frozen. */

@@ -232,6 +232,7 @@ int pagescan_present(PageScanner *s, uint64_t start, uint64_t end, uint32_t tag,
                                 .vec = (uint64_t) (uintptr_t) vec,
                                 .vec_len = SCAN_VEC_LEN,
                                 .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                                .return_mask = PAGE_IS_PFNZERO,
                         };
                         uint64_t before = pos;
 
@@ -242,7 +243,9 @@ int pagescan_present(PageScanner *s, uint64_t start, uint64_t end, uint32_t tag,
                                 uint64_t a = MAX(vec[i].start, pos), b = MIN(vec[i].end, end);
                                 if (a >= b)
                                         continue;
-                                int k = page_range_list_add(list, a, b, tag);
+                                int k = page_range_list_add(
+                                        list, a, b,
+                                        (vec[i].categories & PAGE_IS_PFNZERO) ? tag | PAGESCAN_ZERO_PAGE : tag);
                                 if (k < 0)
                                         return k;
                                 pos = b;

@@ -47,7 +47,9 @@ void pagescan_done(PageScanner *s);
 int pagescan_vma(PageScanner *s, const Vma *v, uint32_t vma_index, PageRangeList *list);
 
 /* Append every page of [start, end) that is present or swapped, whatever
- * it holds (the zero page included), tagged with tag. */
+ * it holds, tagged with tag; the shared zero page (where the kernel tells)
+ * with tag | PAGESCAN_ZERO_PAGE. */
+#define PAGESCAN_ZERO_PAGE (UINT32_C(1) << 31)
 int pagescan_present(PageScanner *s, uint64_t start, uint64_t end, uint32_t tag, PageRangeList *list);
 
 int page_range_list_add(PageRangeList *l, uint64_t start, uint64_t end, uint32_t vma);

@@ -513,16 +513,45 @@ static size_t read_as_nobody(const char *path, char *buf, size_t size) {
         return (size_t) total;
 }
 
+/* The start of the private writable area holding the most data (at most
+ * 1 GiB: not a sanitizer's shadow), read before a checkpoint: its pages are
+ * in the dump. */
+static uint64_t fullest_area(pid_t pid) {
+        char path[64], line[512];
+        _cleanup_fclose_ FILE *smaps = NULL;
+        unsigned long long start = 0, end = 0, inode = 0, rss, best_rss = 0;
+        uint64_t best = 0;
+        bool candidate = false;
+
+        snprintf(path, sizeof(path), "/proc/%i/smaps", (int) pid);
+        smaps = fopen(path, "re");
+        cr_assert_not_null(smaps);
+        while (fgets(line, sizeof(line), smaps)) {
+                char perms[8];
+
+                if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &start, &end, perms, &inode) == 4)
+                        candidate = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p' && inode == 0 &&
+                                    !strstr(line, "[v") && end - start <= (1ULL << 30) && end - start >= 16 * 4096;
+                else if (candidate && sscanf(line, "Rss: %llu kB", &rss) == 1 && rss > best_rss) {
+                        best_rss = rss;
+                        best = start;
+                }
+        }
+        cr_assert_neq(best, 0, "no private writable area with data");
+        return best;
+}
+
 /* While the target is frozen with its memory out, everybody who may touches
  * its dumped pages: another user reads its command line and environment,
  * root reads every private writable area through /proc/PID/mem (which maps
- * zero pages there), and 8 bytes are written into one page with
- * process_vm_writev. Returns the bytes written, so the caller can tell. */
-static void touch_frozen_memory(pid_t pid, uint64_t *ret_written_at) {
+ * zero pages there), and 8 bytes are written with process_vm_writev at
+ * write_at (in a page of the dump). */
+static void touch_frozen_memory(pid_t pid, uint64_t write_at) {
         char path[64], line[512], buf[4096];
         _cleanup_fclose_ FILE *maps = NULL;
         _cleanup_close_ int mem = -EBADF;
-        uint64_t written_at = 0;
+        uint64_t junk = 0x5a5a5a5a5a5a5a5aULL;
+        struct iovec lo = { &junk, sizeof(junk) }, re = { (void *) (uintptr_t) write_at, sizeof(junk) };
 
         snprintf(path, sizeof(path), "/proc/%i/cmdline", (int) pid);
         (void) read_as_nobody(path, buf, sizeof(buf));
@@ -552,23 +581,15 @@ static void touch_frozen_memory(pid_t pid, uint64_t *ret_written_at) {
                         continue;
                 for (unsigned long long a = start; a < end; a += sizeof(buf))
                         (void) pread(mem, buf, sizeof(buf), (off_t) a);
-                /* The first such area with room: 8 bytes into its second page. */
-                if (written_at == 0 && end - start >= 4 * 4096) {
-                        uint64_t junk = 0x5a5a5a5a5a5a5a5aULL;
-                        struct iovec lo = { &junk, sizeof(junk) }, re = { (void *) (uintptr_t) (start + 4096 + 64), sizeof(junk) };
-                        cr_assert_eq(process_vm_writev(pid, &lo, 1, &re, 1, 0), (ssize_t) sizeof(junk),
-                                     "process_vm_writev: %s", strerror(errno));
-                        written_at = start + 4096 + 64;
-                }
         }
-        cr_assert_neq(written_at, 0);
-        *ret_written_at = written_at;
+        cr_assert_eq(process_vm_writev(pid, &lo, 1, &re, 1, 0), (ssize_t) sizeof(junk), "process_vm_writev: %s",
+                     strerror(errno));
 }
 
 /* Pages made present while the process was frozen are the dump's after a
- * lazy restore — never zero pages, never somebody else's bytes. The first
- * cycle is fault-only, so nothing is copied before the target asks; the last
- * reads page map entries one by one, as on kernels without PAGEMAP_SCAN. */
+ * lazy restore — never zero pages, never somebody else's bytes. The last
+ * cycle reads page map entries one by one, as on kernels without
+ * PAGEMAP_SCAN. */
 Test(lazy, pages_touched_while_frozen_are_the_dumps) {
         const char *args[] = { "--heap=16", "--mmap=32", "--threads=4", "--prot-none=1", NULL };
         char path[64], before[4096], after[4096];
@@ -581,13 +602,14 @@ Test(lazy, pages_touched_while_frozen_are_the_dumps) {
         snprintf(path, sizeof(path), "/proc/%i/cmdline", (int) t.pid);
         n_before = read_as_nobody(path, before, sizeof(before));
         for (int i = 0; i < 3; i++) {
+                at = fullest_area(t.pid) + 4096 + 64;
                 Frozen *f = checkpoint_scanning(&t, i == 2 ? PAGESCAN_PAGEMAP : PAGESCAN_AUTO);
                 /* ps and pgrep -f see a frozen process's command line. */
                 n_after = read_as_nobody(path, after, sizeof(after));
                 cr_assert(n_after == n_before && memcmp(before, after, n_before) == 0,
                           "cycle %d: the command line of a frozen process reads '%.*s'", i, (int) n_after, after);
-                touch_frozen_memory(t.pid, &at);
-                LazyRestore *l = start(f, i == 0);
+                touch_frozen_memory(t.pid, at);
+                LazyRestore *l = start(f, false);
                 command(l, &t, "check", &c);
                 cr_assert(strncmp(c.line, "RESULT ok=1 ", 12) == 0, "cycle %d: %s", i, c.line);
                 cr_assert_eq(pump_until(l, &t, NULL, NULL, 60000), 1);
