@@ -37,13 +37,6 @@ static PolicyDecision decision(PolicyVerdict verdict, int error, const char *rea
         };
 }
 
-static bool pid_in(pid_t pid, const pid_t *pids, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (pids[i] == pid)
-                        return true;
-        return false;
-}
-
 static bool caller_in_group(const CallerCreds *caller, gid_t gid) {
         if (gid == caller->gid)
                 return true;
@@ -91,6 +84,16 @@ static const char *may_restore(const PolicyInput *in) {
         return "caller did not checkpoint it and does not own it";
 }
 
+/* f. For a caller who may know: is the target in the state the operation
+ * needs? */
+static PolicyDecision frozen_state(const PolicyInput *in, PolicyDecision allowed) {
+        if (in->op == POLICY_OP_CHECKPOINT && in->target_frozen)
+                return decision(POLICY_DENY, -EALREADY, "target is already checkpointed");
+        if (in->op != POLICY_OP_CHECKPOINT && !in->target_frozen)
+                return decision(POLICY_DENY, -ENOENT, "target is not checkpointed");
+        return allowed;
+}
+
 static PolicyDecision decide(const PolicyInput *in) {
         const CallerCreds *caller = in->caller;
         const ProcCreds *target = in->target;
@@ -109,31 +112,28 @@ static PolicyDecision decide(const PolicyInput *in) {
                 return decision(POLICY_DENY, -EINVAL, "kernel threads are never a target");
         if (target->pid == in->daemon_pid)
                 return decision(POLICY_DENY, -EINVAL, "the daemon itself is never a target");
-        if (pid_in(target->pid, in->watcher_pids, in->n_watcher_pids))
-                return decision(POLICY_DENY, -EINVAL, "a watcher process is never a target");
+        if (in->own_process)
+                return decision(POLICY_DENY, -EINVAL, in->own_process);
         if (target->zombie)
                 return decision(POLICY_DENY, -ESRCH, "target is a zombie");
-        if (in->op == POLICY_OP_CHECKPOINT && in->target_frozen)
-                return decision(POLICY_DENY, -EALREADY, "target is already checkpointed");
-        if (in->op != POLICY_OP_CHECKPOINT && !in->target_frozen)
-                return decision(POLICY_DENY, -ENOENT, "target is not checkpointed");
 
         /* b. Rule 1. */
         if (caller->uid == 0)
-                return decision(POLICY_ALLOW, 0, "caller is root");
+                return frozen_state(in, decision(POLICY_ALLOW, 0, "caller is root"));
 
-        /* c.-e. Rule 2. */
+        /* c.-d. Rule 2. */
         if (in->op == POLICY_OP_CHECKPOINT)
                 failed = may_checkpoint(caller, target);
         else
                 failed = may_restore(in);
         if (!failed)
-                return decision(POLICY_ALLOW, 0,
-                                in->op == POLICY_OP_CHECKPOINT
-                                        ? "caller has the target's identity and capabilities"
-                                        : "caller checkpointed or owns the target");
+                return frozen_state(in, decision(POLICY_ALLOW, 0,
+                                                 in->op == POLICY_OP_CHECKPOINT
+                                                         ? "caller has the target's identity and capabilities"
+                                                         : "caller checkpointed or owns the target"));
 
-        /* f. Only polkit can allow more. */
+        /* e. Only polkit can allow more; whether the target is frozen is
+         * told to those it authorizes. */
         if (in->polkit_available)
                 return decision(POLICY_ASK_POLKIT, -EPERM, failed);
         return decision(POLICY_DENY, -EPERM, failed);
@@ -143,7 +143,6 @@ void policy_decide(const PolicyInput *in, PolicyDecision *ret) {
         assert(in);
         assert(in->caller);
         assert(in->target);
-        assert(in->n_watcher_pids == 0 || in->watcher_pids);
         assert(in->caller->n_groups == 0 || in->caller->groups);
         assert(ret);
 

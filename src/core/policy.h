@@ -9,8 +9,8 @@
  * The rules mirror CRIU's may_dump()/may_restore() (criu/security.c):
  *
  *   a. Never a target, whoever asks: PID 1, kernel threads, the daemon
- *      itself, its watchers, zombies. Checkpoint of a frozen target and
- *      restore/status of a target that is not frozen are refused too.
+ *      itself, its watchers and anything else running memcr's programs,
+ *      zombies.
  *   b. Rule 1: a caller with uid 0 may do anything else.
  *   c. Rule 2, checkpoint: the caller has every uid of the target, every gid
  *      of the target is among the caller's groups, and the target holds no
@@ -18,6 +18,10 @@
  *   d. Rule 2, restore and status: the caller checkpointed the target or
  *      owns it (real and effective uid).
  *   e. Anything else is up to polkit if it is available, else denied.
+ *   f. Only then, for a caller allowed so far: checkpoint of a frozen target
+ *      and restore/status of a target that is not frozen are refused. A
+ *      caller who may not see a process learns nothing of its state: the
+ *      answer is the same denial whether memcr holds it or not.
  */
 
 #include <stdbool.h>
@@ -45,8 +49,9 @@ typedef struct PolicyInput {
         const CallerCreds *caller;
         const ProcCreds *target;
         pid_t daemon_pid;            /* the daemon itself */
-        const pid_t *watcher_pids;   /* every watcher process */
-        size_t n_watcher_pids;
+        /* Not NULL if the target is one of memcr's own processes (a watcher,
+         * or anything running memcr's programs): why it is never a target. */
+        const char *own_process;
         bool target_frozen;          /* a watcher already holds the target */
         uid_t frozen_by_uid;         /* uid of the caller that checkpointed it (if target_frozen) */
         bool polkit_available;       /* false: whatever rules 1 and 2 do not allow is denied */
@@ -58,10 +63,12 @@ typedef struct PolicyDecision {
          * needs authorization. Never NULL. */
         const char *reason;
         /* 0 for POLICY_ALLOW. For POLICY_DENY: -EINVAL (never a target),
-         * -ESRCH (zombie), -EALREADY (checkpoint of a frozen target), -ENOENT
-         * (restore/status of a target that is not frozen), -EPERM (not
-         * allowed). For POLICY_ASK_POLKIT: -EPERM, the error to report if
-         * polkit does not authorize the request. */
+         * -ESRCH (zombie), -EPERM (not allowed), and for a caller the rules
+         * allow: -EALREADY (checkpoint of a frozen target), -ENOENT
+         * (restore/status of a target that is not frozen). For
+         * POLICY_ASK_POLKIT: -EPERM, the error to report if polkit does not
+         * authorize the request (whoever it does authorize is told about a
+         * frozen or not frozen target only then). */
         int error;
 } PolicyDecision;
 

@@ -37,6 +37,7 @@
 #include "memcr-client.h"
 #include "parse.h"
 #include "polkit-agent.h"
+#include "protocol.h"
 
 enum {
         MEMCRCTL_EXIT_SUCCESS = 0,
@@ -820,12 +821,22 @@ static int parse_argv(int argc, char *argv[]) {
                                           optarg);
                                 return -EINVAL;
                         }
+                        if (arg_timeout_msec > MEMCR_MAX_TIMEOUT_MSEC) {
+                                log_error("Invalid --timeout= value '%s': at most %" PRIu64 " seconds (10 years).",
+                                          optarg, MEMCR_MAX_SECONDS);
+                                return -EINVAL;
+                        }
                         break;
                 case ARG_MAX_FROZEN:
                         r = parse_seconds_to_sec(optarg, &arg_max_frozen_sec);
                         if (r < 0) {
                                 log_error("Invalid --max-frozen= value '%s': expected seconds, e.g. 3600.",
                                           optarg);
+                                return -EINVAL;
+                        }
+                        if (arg_max_frozen_sec > MEMCR_MAX_FROZEN_SEC) {
+                                log_error("Invalid --max-frozen= value '%s': at most %" PRIu64 " seconds (10 years).",
+                                          optarg, MEMCR_MAX_FROZEN_SEC);
                                 return -EINVAL;
                         }
                         break;

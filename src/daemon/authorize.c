@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "authorize.h"
+#include "bus-util.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -29,6 +30,7 @@ struct AuthRequest {
         int pidfd;
         Message req;
         bool compat;
+        const char *rule_reason; /* why the rules alone did not allow it (static) */
         sd_bus_slot *slot;
 };
 
@@ -122,6 +124,13 @@ static void proceed(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message 
                 r = operation_restore(m, c, pid, e, req, compat);
                 break;
         case POLICY_OP_STATUS:
+                if (!e) {
+                        /* Restored (or never frozen) while polkit was asked. */
+                        char text[128];
+                        snprintf(text, sizeof(text), "%i is not frozen", pid);
+                        client_reply(c, MEMCR_ERR_NOT_FROZEN, ENOENT, text, NULL);
+                        break;
+                }
                 entry_refresh(m, e);
                 client_status_reply(c, e);
                 break;
@@ -161,9 +170,10 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 
         c->auth = NULL;
         if (e) {
-                /* No polkitd, or it failed: never "allowed". */
-                char reason[256];
-                snprintf(reason, sizeof(reason), "polkit is not available (%s)", e->name);
+                /* No polkitd, or it failed: never "allowed"; and say which. */
+                char what[320], reason[448];
+                polkit_error_describe(e, what, sizeof(what));
+                snprintf(reason, sizeof(reason), "%s, and %s", a->rule_reason, what);
                 deny(c, a->op, a->pid, -EPERM, "polkit", reason);
                 goto done;
         }
@@ -197,7 +207,8 @@ done:
         return 0;
 }
 
-static int ask_polkit(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat) {
+static int ask_polkit(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat,
+                      const char *rule_reason) {
         Manager *m = c->manager;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
         AuthRequest *a;
@@ -211,6 +222,7 @@ static int ask_polkit(Client *c, PolicyOp op, pid_t pid, int pidfd, const Messag
         a->op = op;
         a->pid = pid;
         a->compat = compat;
+        a->rule_reason = rule_reason;
         a->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
         a->req.type = req->type;
         r = message_copy_fields(&a->req, req, ~UINT64_C(0));
@@ -250,8 +262,6 @@ fail:
 int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat) {
         Manager *m = c->manager;
         Entry *e = registry_find(&m->registry, pid);
-        pid_t watchers[256];
-        size_t n_watchers = 0;
         PolicyDecision d;
         ProcCreds target;
         const char *reason = NULL;
@@ -272,21 +282,18 @@ int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *
                 return 0;
         }
 
-        for (Entry *x = m->registry.entries; x && n_watchers < ELEMENTSOF(watchers); x = x->next)
-                if (MESSAGE_HAS(&x->info, TAG_WATCHER_PID))
-                        watchers[n_watchers++] = (pid_t) x->info.watcher_pid;
-
         PolicyInput in = {
                 .op = op,
                 .caller = &c->creds,
                 .target = &target,
                 .daemon_pid = getpid(),
-                .watcher_pids = watchers,
-                .n_watcher_pids = n_watchers,
                 .target_frozen = e != NULL,
                 .frozen_by_uid = e ? e->caller_uid : (uid_t) -1,
                 .polkit_available = m->polkit && m->bus,
         };
+        const char *own = NULL;
+        if (manager_is_own_process(m, &target, &own))
+                in.own_process = own;
         policy_decide(&in, &d);
 
         if (d.verdict == POLICY_DENY) {
@@ -294,10 +301,12 @@ int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *
                 return 0;
         }
         if (d.verdict == POLICY_ASK_POLKIT) {
-                r = ask_polkit(c, op, pid, pidfd, req, compat);
+                r = ask_polkit(c, op, pid, pidfd, req, compat, d.reason);
                 if (r < 0) {
-                        char buf[256];
-                        snprintf(buf, sizeof(buf), "%s; polkit could not be asked (%s)", d.reason, strerror(-r));
+                        char buf[384];
+                        snprintf(buf, sizeof(buf), "%s; polkit could not be asked: %s", d.reason,
+                                 r == -ENOTCONN || r == -ECONNRESET ? "the system bus connection is gone"
+                                                                     : strerror(-r));
                         deny(c, op, pid, -EPERM, "polkit", buf);
                 }
                 return 0;

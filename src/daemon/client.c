@@ -25,6 +25,10 @@
 
 static const ConnCallbacks client_callbacks;
 
+/* A connection over a limit is told so when it sends its request, or closed
+ * after this long. */
+#define REFUSED_TIMEOUT_USEC (2 * USEC_PER_SEC)
+
 uid_t client_uid(const Client *c) {
         return c->creds.uid;
 }
@@ -70,12 +74,16 @@ Client *client_free(Client *c) {
                         m->n_clients--;
                         break;
                 }
+        if (c->refusal && m->n_refused > 0)
+                m->n_refused--;
         conn_free(c->conn);
         sd_event_source_disable_unref(c->timeout);
+        sd_event_source_disable_unref(c->lifetime);
         sd_event_source_disable_unref(c->free_source);
         caller_creds_done(&c->creds);
         safe_close(c->pidfd);
         free(c->label);
+        free(c->refusal);
         free(c);
         manager_check_idle(m);
         return NULL;
@@ -91,16 +99,34 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void arm_timeout(Client *c) {
         Manager *m = c->manager;
+        usec_t t = c->refusal ? REFUSED_TIMEOUT_USEC : m->client_timeout;
 
-        if (m->client_timeout == 0)
+        if (t == 0)
                 return;
         if (!c->timeout)
-                (void) sd_event_add_time_relative(m->event, &c->timeout, CLOCK_MONOTONIC, m->client_timeout,
-                                                  0, on_timeout, c);
+                (void) sd_event_add_time_relative(m->event, &c->timeout, CLOCK_MONOTONIC, t, 0, on_timeout, c);
         else {
-                (void) sd_event_source_set_time_relative(c->timeout, m->client_timeout);
+                (void) sd_event_source_set_time_relative(c->timeout, t);
                 (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_ONESHOT);
         }
+}
+
+/* The connection has lived as long as it may: closed now, or, while a
+ * request of its own is being decided or carried out, once that is
+ * answered. (Cutting it then would abandon a checkpoint half-way, or a
+ * restore the caller waits for.) */
+static int on_lifetime(sd_event_source *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+
+        if (c->op || c->auth) {
+                log_debug("client %i: connection lifetime over, closing it once its request is answered",
+                          c->creds.pid);
+                c->expired = true;
+                return 0;
+        }
+        log_debug("client %i: connection lifetime over, closing", c->creds.pid);
+        conn_close_after_flush(c->conn);
+        return 0;
 }
 
 void client_reply_message(Client *c, Message *reply) {
@@ -139,6 +165,11 @@ void client_request_done(Client *c) {
         if (!c)
                 return;
         c->op = NULL;
+        if (c->expired) {
+                /* Its answer goes out, then the connection is closed. */
+                conn_close_after_flush(c->conn);
+                return;
+        }
         arm_timeout(c);
         conn_pause(c->conn, false);
 }
@@ -179,6 +210,15 @@ static int handle_checkpoint(Client *c, const Message *req, bool compat) {
         int r;
 
         log_request(c, "checkpoint", pid);
+
+        /* Over its limit, nobody needs to be asked (polkit) before the
+         * answer; memcrd checks again when the checkpoint starts. */
+        r = limits_check_frozen(c->manager, c->creds.uid, buf, sizeof(buf));
+        if (r < 0) {
+                limits_log(c->creds.uid, c->creds.pid, pid, "frozen", buf);
+                client_reply(c, memcr_result_from_errno(r), r, buf, NULL);
+                return 0;
+        }
 
         if (MESSAGE_HAS(req, TAG_CODEC)) {
                 r = codec_from_string(req->codec);
@@ -331,13 +371,31 @@ void client_status_reply(Client *c, Entry *e) {
 
 static int on_message(Conn *conn, Message *req, void *userdata) {
         Client *c = userdata;
+        char buf[256];
         int r;
+
+        if (c->refusal) {
+                client_reply(c, MEMCR_ERR_BUSY, EUSERS, c->refusal, NULL);
+                return -EUSERS; /* closed once the answer is out */
+        }
 
         /* One request at a time: no more input until this one is answered. */
         conn_pause(conn, true);
         c->flags = MESSAGE_HAS(req, TAG_FLAGS) ? req->flags : 0;
         if (c->timeout)
                 (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+
+        /* Well-formed, but asking for what nothing can do. */
+        r = request_check_values(req, buf, sizeof(buf));
+        if (r < 0) {
+                log_struct(LOG_NOTICE, "request with a value out of range", MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST),
+                           LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
+                           LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
+                           LOG_FIELD("MEMCR_REASON", "%s", buf), NULL);
+                client_reply(c, MEMCR_ERR_INVALID, -r, buf, NULL);
+                client_request_done(c);
+                return 0;
+        }
 
         switch (req->type) {
         case MSG_CHECKPOINT:
@@ -386,6 +444,11 @@ static int on_compat(Conn *conn, int32_t cmd, int32_t pid, void *userdata) {
         int r;
 
         c->compat = true;
+        if (c->refusal) {
+                int32_t v = MEMCR_COMPAT_ERROR;
+                (void) conn_send_raw(conn, &v, sizeof(v));
+                return -EUSERS;
+        }
         conn_pause(conn, true);
         if (c->timeout)
                 (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
@@ -427,15 +490,42 @@ static const ConnCallbacks client_callbacks = {
         .on_close = on_close,
 };
 
+/* Refusals of connections are logged at most once a second. */
+static void log_refusal(Manager *m, const struct ucred *u, const char *text) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        char buf[320];
+
+        if (m->limit_logged != 0 && now < m->limit_logged + USEC_PER_SEC) {
+                m->limit_unlogged++;
+                return;
+        }
+        if (m->limit_unlogged > 0)
+                snprintf(buf, sizeof(buf), "%s (and %u more connections refused)", text, m->limit_unlogged);
+        else
+                snprintf(buf, sizeof(buf), "%s", text);
+        m->limit_logged = now;
+        m->limit_unlogged = 0;
+        limits_log(u->uid, u->pid, 0, "connections", buf);
+}
+
 static int client_new(Manager *m, int fd) {
         _cleanup_close_ int cfd = fd;
         struct ucred u;
+        char refusal[256];
         Client *c;
         int r;
 
         r = getpeercred(cfd, &u);
         if (r < 0)
                 return log_debug_errno(r, "cannot identify a connecting peer: %m");
+
+        r = limits_check_connection(m, u.uid, refusal, sizeof(refusal));
+        if (r < 0) {
+                log_refusal(m, &u, refusal);
+                /* Kept (a few of them, briefly) to be told why, else closed. */
+                if (!limits_may_refuse(m))
+                        return r;
+        }
 
         c = calloc(1, sizeof(Client));
         if (!c)
@@ -445,18 +535,36 @@ static int client_new(Manager *m, int fd) {
         c->creds.pid = u.pid;
         c->creds.uid = u.uid;
         c->creds.gid = u.gid;
-        r = getpeergroups(cfd, &c->creds.groups, &c->creds.n_groups);
-        if (r < 0)
-                log_debug_errno(r, "no supplementary groups of %i: %m", u.pid);
-        /* Pin the caller: its capabilities are read through this, and polkit
-         * is given it, so a recycled PID can never stand in for the caller. */
-        c->pidfd = getpeerpidfd(cfd, &u);
-        if (c->pidfd < 0)
-                log_debug_errno(c->pidfd, "no pidfd for peer %i: %m", u.pid);
-        r = authorize_capture_peer(m, c, cfd);
         if (r < 0) {
-                client_free(c);
-                return r;
+                c->refusal = strdup(refusal);
+                if (!c->refusal) {
+                        free(c);
+                        return -ENOMEM;
+                }
+                m->n_refused++;
+        } else {
+                r = getpeergroups(cfd, &c->creds.groups, &c->creds.n_groups);
+                if (r < 0)
+                        log_debug_errno(r, "no supplementary groups of %i: %m", u.pid);
+                /* Pin the caller: its capabilities are read through this, and
+                 * polkit is given it, so a recycled PID can never stand in
+                 * for the caller. */
+                c->pidfd = getpeerpidfd(cfd, &u);
+                if (c->pidfd < 0)
+                        log_debug_errno(c->pidfd, "no pidfd for peer %i: %m", u.pid);
+                r = authorize_capture_peer(m, c, cfd);
+                if (r < 0) {
+                        client_free(c);
+                        return r;
+                }
+                if (m->connection_lifetime > 0) {
+                        r = sd_event_add_time_relative(m->event, &c->lifetime, CLOCK_MONOTONIC,
+                                                       m->connection_lifetime, 0, on_lifetime, c);
+                        if (r < 0) {
+                                client_free(c);
+                                return r;
+                        }
+                }
         }
 
         r = conn_new(m->event, cfd, true, &client_callbacks, c, &c->conn);
@@ -472,6 +580,29 @@ static int client_new(Manager *m, int fd) {
         return 0;
 }
 
+static int on_accept_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_ON);
+        (void) manager_accept(m);
+        return 0;
+}
+
+/* Out of descriptors (or memory): the connection waits in the backlog.
+ * Stop looking at the socket for a moment, rather than spin on it. */
+static void pause_accepting(Manager *m, int error) {
+        log_warning_errno(error, "cannot accept connections: %m; trying again in 100 ms");
+        (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_OFF);
+        if (!m->accept_retry) {
+                if (sd_event_add_time_relative(m->event, &m->accept_retry, CLOCK_MONOTONIC, 100 * USEC_PER_MSEC,
+                                               0, on_accept_retry, m) < 0)
+                        (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_ON);
+                return;
+        }
+        (void) sd_event_source_set_time_relative(m->accept_retry, 100 * USEC_PER_MSEC);
+        (void) sd_event_source_set_enabled(m->accept_retry, SD_EVENT_ONESHOT);
+}
+
 int manager_accept(Manager *m) {
         for (;;) {
                 int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -482,12 +613,11 @@ int manager_accept(Manager *m) {
                                 return 0;
                         if (errno == ECONNABORTED)
                                 continue;
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                pause_accepting(m, -errno);
+                                return 0;
+                        }
                         return log_warning_errno(-errno, "accept failed: %m");
-                }
-                if (m->n_clients >= m->max_clients) {
-                        log_warning("too many clients (%u), refusing a connection", m->n_clients);
-                        safe_close(fd);
-                        continue;
                 }
                 r = client_new(m, fd);
                 if (r < 0)

@@ -22,6 +22,9 @@ struct Client {
          * (checkpoint): the watcher holds the target to it. */
         ProcIdentity target_identity;
         sd_event_source *timeout;
+        sd_event_source *lifetime; /* --connection-lifetime */
+        bool expired;           /* its lifetime is over: closed once its request is answered */
+        char *refusal;          /* over a limit: its first request is answered with this, then it is closed */
         sd_event_source *free_source;
         Client *next;
 };

@@ -32,17 +32,34 @@ typedef struct Manager {
 
         WatcherConfig watcher;
         char *watcher_binary;
+        char *watcher_socket;
 
         usec_t idle_timeout;         /* 0: never exit on idle */
         sd_event_source *idle_timer;
         usec_t client_timeout;       /* a connection must send a request within this */
-        unsigned max_clients;
+        usec_t connection_lifetime;  /* a connection is closed after this, between requests (0: never) */
+        unsigned max_clients;        /* connections of all users but root, together */
+        unsigned max_clients_per_user; /* connections of any one user, root included */
+        unsigned max_frozen;         /* processes frozen for all users but root, together */
+        unsigned max_frozen_per_user; /* processes frozen for any one user, root included */
         bool polkit;                 /* ask polkit when the rules do not decide */
         bool lazy_restore;           /* restore lazily unless a request says otherwise */
         bool selinux;
 
         Client *clients;
         unsigned n_clients;
+        unsigned n_refused;          /* of them: only there to be told they are over a limit */
+        sd_event_source *accept_retry; /* accepting paused: out of descriptors */
+        usec_t limit_logged;         /* last refusal of a connection logged (rate limit) */
+        unsigned limit_unlogged;     /* refusals since, not logged */
+
+        /* memcr's own programs (memcrd, memcr-watch): their processes are
+         * never a target, whoever asks and whatever they are doing. */
+        struct {
+                dev_t dev;
+                ino_t ino;
+        } own_binaries[8];
+        size_t n_own_binaries;
         Operation *operations;
         unsigned n_operations;
         Registry registry;
@@ -52,6 +69,22 @@ typedef struct Manager {
 int manager_accept(Manager *m);
 void manager_check_idle(Manager *m);
 Client *client_free(Client *c);
+
+/* limits.c */
+/* May uid open another connection? 0, or -EUSERS with a sentence in buf. */
+int limits_check_connection(Manager *m, uid_t uid, char *buf, size_t size);
+/* May uid have another process frozen? 0, or -EUSERS with a sentence in buf. */
+int limits_check_frozen(Manager *m, uid_t uid, char *buf, size_t size);
+/* May another connection over a limit be kept until it is told so? */
+bool limits_may_refuse(Manager *m);
+/* Log that a limit refused a request (MEMCR_MESSAGE_LIMIT); pid 0: none. */
+void limits_log(uid_t uid, pid_t caller_pid, pid_t pid, const char *limit, const char *text);
+/* Descriptors the limits may need at most. */
+unsigned limits_descriptors_needed(const Manager *m);
+/* Is pid memcrd, a watcher, or a process running one of memcr's programs?
+ * Then it is never a target; *ret_reason says which. */
+bool manager_is_own_process(Manager *m, const ProcCreds *target, const char **ret_reason);
+int manager_add_own_binary(Manager *m, const char *path);
 
 /* operation.c */
 int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Message *req, bool compat);

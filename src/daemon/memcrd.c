@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -44,9 +45,14 @@ static size_t arg_n_dump_dirs = 0;
 static const char *arg_codec = NULL;
 static double arg_idle_timeout = -1;
 static double arg_client_timeout = 30;
+static double arg_connection_lifetime = 300;
 static unsigned arg_max_clients = 256;
+static unsigned arg_max_clients_per_user = 32;
+static unsigned arg_max_frozen = 1024;
+static unsigned arg_max_frozen_per_user = 128;
 static WatcherMode arg_watchers = WATCHER_MODE_AUTO;
 static const char *arg_watcher_binary = NULL;
+static const char *arg_watcher_socket = NULL;
 static int arg_polkit = -1;
 static bool arg_lazy_restore = false;
 
@@ -65,9 +71,20 @@ static void help(void) {
                "     --idle-timeout=SEC      exit when idle this long (0: never)\n"
                "                             [30 when socket-activated, else 0]\n"
                "     --client-timeout=SEC    time a client has to send a request [30]\n"
-               "     --max-clients=N         concurrent connections [256]\n"
-               "     --watchers=MODE         fork, systemd or auto [auto]\n"
+               "     --connection-lifetime=SEC\n"
+               "                             close a connection after this long, between\n"
+               "                             requests (0: never) [300]\n"
+               "     --max-clients=N         connections of all users but root [256]\n"
+               "     --max-clients-per-user=N\n"
+               "                             connections of one user, root included [32]\n"
+               "     --max-frozen-processes=N\n"
+               "                             processes frozen for all users but root [1024]\n"
+               "     --max-frozen-per-user=N processes frozen for one user, root included [128]\n"
+               "     --watchers=MODE         fork, systemd, socket or auto [auto]\n"
                "     --watcher=PATH          memcr-watch binary (fork mode)\n"
+               "     --watcher-socket=PATH   socket that starts a watcher per connection (socket\n"
+               "                             mode; systemd mode without polkit)\n"
+               "                             [RUNTIME_DIR/spawn-watcher.sock]\n"
                "     --polkit=BOOL           ask polkit when the rules do not decide [yes when a bus exists]\n"
                "     --lazy-restore          restore lazily (resume at once, stream memory back)\n"
                "                             unless a request asks for an eager restore\n"
@@ -87,6 +104,18 @@ static int parse_seconds(const char *s, double *ret) {
         return 0;
 }
 
+static int parse_count(const char *s, unsigned max, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || end == s || *end || s[0] == '-' || v == 0 || v > max)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 static int parse_bool(const char *s) {
         if (streq(s, "yes") || streq(s, "true") || streq(s, "1") || streq(s, "on"))
                 return 1;
@@ -100,6 +129,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_VERSION = 0x100, ARG_LISTEN, ARG_SOCKET_GROUP, ARG_SOCKET_MODE, ARG_RUNTIME_DIR,
                 ARG_STATE_DIR, ARG_ALLOW_DUMP_DIR, ARG_COMPRESS, ARG_IDLE_TIMEOUT, ARG_CLIENT_TIMEOUT,
                 ARG_MAX_CLIENTS, ARG_WATCHERS, ARG_WATCHER, ARG_POLKIT, ARG_LOG_LEVEL, ARG_LAZY_RESTORE,
+                ARG_CONNECTION_LIFETIME, ARG_MAX_CLIENTS_PER_USER, ARG_MAX_FROZEN, ARG_MAX_FROZEN_PER_USER,
+                ARG_WATCHER_SOCKET,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -114,8 +145,13 @@ static int parse_argv(int argc, char *argv[]) {
                 { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
                 { "client-timeout", required_argument, NULL, ARG_CLIENT_TIMEOUT },
                 { "max-clients", required_argument, NULL, ARG_MAX_CLIENTS },
+                { "max-clients-per-user", required_argument, NULL, ARG_MAX_CLIENTS_PER_USER },
+                { "max-frozen-processes", required_argument, NULL, ARG_MAX_FROZEN },
+                { "max-frozen-per-user", required_argument, NULL, ARG_MAX_FROZEN_PER_USER },
+                { "connection-lifetime", required_argument, NULL, ARG_CONNECTION_LIFETIME },
                 { "watchers", required_argument, NULL, ARG_WATCHERS },
                 { "watcher", required_argument, NULL, ARG_WATCHER },
+                { "watcher-socket", required_argument, NULL, ARG_WATCHER_SOCKET },
                 { "polkit", required_argument, NULL, ARG_POLKIT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "lazy-restore", no_argument, NULL, ARG_LAZY_RESTORE },
@@ -173,16 +209,29 @@ static int parse_argv(int argc, char *argv[]) {
                         if (parse_seconds(optarg, &arg_client_timeout) < 0)
                                 return log_error_errno(-EINVAL, "invalid --client-timeout: %s", optarg);
                         break;
-                case ARG_MAX_CLIENTS: {
-                        char *end;
-                        unsigned long v;
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (errno != 0 || end == optarg || *end || v == 0 || v > 65536)
-                                return log_error_errno(-EINVAL, "invalid --max-clients: %s", optarg);
-                        arg_max_clients = (unsigned) v;
+                case ARG_MAX_CLIENTS:
+                        if (parse_count(optarg, 65536, &arg_max_clients) < 0)
+                                return log_error_errno(-EINVAL, "invalid --max-clients (1 to 65536): %s", optarg);
                         break;
-                }
+                case ARG_MAX_CLIENTS_PER_USER:
+                        if (parse_count(optarg, 65536, &arg_max_clients_per_user) < 0)
+                                return log_error_errno(-EINVAL, "invalid --max-clients-per-user (1 to 65536): %s",
+                                                       optarg);
+                        break;
+                case ARG_MAX_FROZEN:
+                        if (parse_count(optarg, 1000000, &arg_max_frozen) < 0)
+                                return log_error_errno(-EINVAL, "invalid --max-frozen-processes (1 to 1000000): %s",
+                                                       optarg);
+                        break;
+                case ARG_MAX_FROZEN_PER_USER:
+                        if (parse_count(optarg, 1000000, &arg_max_frozen_per_user) < 0)
+                                return log_error_errno(-EINVAL, "invalid --max-frozen-per-user (1 to 1000000): %s",
+                                                       optarg);
+                        break;
+                case ARG_CONNECTION_LIFETIME:
+                        if (parse_seconds(optarg, &arg_connection_lifetime) < 0)
+                                return log_error_errno(-EINVAL, "invalid --connection-lifetime: %s", optarg);
+                        break;
                 case ARG_WATCHERS:
                         r = watcher_mode_from_string(optarg);
                         if (r < 0)
@@ -191,6 +240,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_WATCHER:
                         arg_watcher_binary = optarg;
+                        break;
+                case ARG_WATCHER_SOCKET:
+                        arg_watcher_socket = optarg;
                         break;
                 case ARG_POLKIT:
                         arg_polkit = parse_bool(optarg);
@@ -318,10 +370,66 @@ static int find_watcher(char **ret) {
         return (*ret = strdup(MEMCR_LIBEXECDIR "/memcr-watch")) ? 0 : -ENOMEM;
 }
 
+/* Every process and connection costs memcrd descriptors: take all the
+ * hard limit allows (as systemd services do; the unit sets LimitNOFILE=),
+ * and give watchers the limit we were started with. */
+static void raise_nofile(struct rlimit *ret_orig) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                *ret_orig = (struct rlimit) { .rlim_cur = RLIM_INFINITY, .rlim_max = RLIM_INFINITY };
+                return;
+        }
+        *ret_orig = rl;
+        if (rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(-errno, "cannot raise RLIMIT_NOFILE to %llu: %m", (unsigned long long) rl.rlim_max);
+}
+
+static void check_nofile(const Manager *m) {
+        unsigned need = limits_descriptors_needed(m);
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+                return;
+        log_warning("with these limits memcrd may need up to %u descriptors, but it may only open %llu "
+                    "(RLIMIT_NOFILE): raise LimitNOFILE=, or lower --max-clients=, --max-clients-per-user=, "
+                    "--max-frozen-processes= or --max-frozen-per-user=",
+                    need, (unsigned long long) rl.rlim_cur);
+}
+
+/* Processes running these are memcr's own, never a target: memcrd (this
+ * binary) and memcr-watch (the one configured, and wherever find_watcher()
+ * would look). */
+static void record_own_binaries(Manager *m) {
+        char self[4096], *p;
+        ssize_t n;
+
+        (void) manager_add_own_binary(m, "/proc/self/exe");
+        (void) manager_add_own_binary(m, m->watcher_binary);
+        (void) manager_add_own_binary(m, MEMCR_LIBEXECDIR "/memcr-watch");
+        n = readlink("/proc/self/exe", self, sizeof(self) - 32);
+        if (n <= 0)
+                return;
+        self[n] = 0;
+        p = strrchr(self, '/');
+        if (!p)
+                return;
+        strcpy(p + 1, "memcr-watch");
+        (void) manager_add_own_binary(m, self);
+        strcpy(p + 1, "../watch/memcr-watch");
+        (void) manager_add_own_binary(m, self);
+}
+
 static int run(void) {
         Manager m = { .listen_fd = -EBADF };
+        struct rlimit nofile;
         sigset_t mask;
         int r;
+
+        raise_nofile(&nofile);
 
         r = setup_listen(&m);
         if (r < 0)
@@ -337,7 +445,12 @@ static int run(void) {
         m.n_dump_dirs = arg_n_dump_dirs;
         m.default_codec = arg_codec ? strdup(arg_codec) : NULL;
         m.client_timeout = (usec_t) (arg_client_timeout * 1e6);
+        m.connection_lifetime = (usec_t) (arg_connection_lifetime * 1e6);
         m.max_clients = arg_max_clients;
+        m.max_clients_per_user = arg_max_clients_per_user;
+        m.max_frozen = arg_max_frozen;
+        m.max_frozen_per_user = arg_max_frozen_per_user;
+        check_nofile(&m);
 
         /* The runtime directory itself may be shared with the socket; the
          * watchers' directory and every dump directory are ours alone. */
@@ -392,9 +505,20 @@ static int run(void) {
         r = find_watcher(&m.watcher_binary);
         if (r < 0)
                 goto finish;
+        if (arg_watcher_socket)
+                m.watcher_socket = strdup(arg_watcher_socket);
+        else if (asprintf(&m.watcher_socket, "%s/spawn-watcher.sock", m.runtime_dir) < 0)
+                m.watcher_socket = NULL;
+        if (!m.watcher_socket) {
+                r = log_oom();
+                goto finish;
+        }
+        m.watcher.spawn_socket = m.watcher_socket;
         m.watcher.binary = m.watcher_binary;
         m.watcher.watch_dir = m.watch_dir;
         m.watcher.bus = m.bus;
+        m.watcher.nofile = nofile;
+        record_own_binaries(&m);
 
         m.registry.event = m.event;
         m.registry.on_exit = manager_on_target_exit;
@@ -437,6 +561,7 @@ finish:
                 operation_free(m.operations);
         registry_clear(&m.registry);
         sd_event_source_disable_unref(m.listen_source);
+        sd_event_source_disable_unref(m.accept_retry);
         sd_event_source_disable_unref(m.idle_timer);
         if (!m.socket_activated && m.listen_fd >= 0) {
                 /* The socket we bound ourselves goes with us. */
@@ -451,6 +576,7 @@ finish:
         free(m.state_dir);
         free(m.default_codec);
         free(m.watcher_binary);
+        free(m.watcher_socket);
         return r;
 }
 

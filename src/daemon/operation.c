@@ -23,6 +23,7 @@
 #include "macro.h"
 #include "memcr-ids.h"
 #include "pidfd-util.h"
+#include "proc-creds.h"
 #include "socket-util.h"
 
 typedef enum OpType {
@@ -476,15 +477,25 @@ static int attach_watcher(Operation *op, int fd) {
         return r;
 }
 
-static void on_watcher_ready(int error, void *userdata) {
+static void on_watcher_ready(int error, const char *why, void *userdata) {
         Operation *op = userdata;
         Message job = { .type = MSG_CHECKPOINT };
         int fd, r;
 
         op->launch = watcher_launch_free(op->launch);
         if (error < 0) {
-                log_error_errno(error, "could not start a watcher for %i: %m", op->pid);
-                checkpoint_done(op, NULL, error);
+                /* memcrd's failure, not a verdict on the caller: "failed"
+                 * (or "timeout"), with what went wrong in words. */
+                Message m = { .type = MSG_REPLY };
+                char text[1024];
+
+                snprintf(text, sizeof(text), "checkpoint of %i failed: could not start a watcher: %s", op->pid,
+                         why ?: strerror(-error));
+                message_set_u32(&m, TAG_RESULT, error == -ETIMEDOUT ? MEMCR_ERR_TIMEOUT : MEMCR_ERR_FAILED);
+                message_set_u32(&m, TAG_ERRNO, (uint32_t) -error);
+                (void) message_set_string(&m, TAG_MESSAGE, text);
+                checkpoint_done(op, &m, 0);
+                message_done(&m);
                 return;
         }
 
@@ -571,6 +582,17 @@ int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Mess
                 client_reply(c, MEMCR_ERR_ALREADY_FROZEN, EALREADY, text, NULL);
                 return 0;
         }
+        if (c) {
+                /* Checked when the request came; others may have been frozen
+                 * for this user since (while polkit was asked). */
+                char text[256];
+                r = limits_check_frozen(m, client_uid(c), text, sizeof(text));
+                if (r < 0) {
+                        limits_log(client_uid(c), client_pid(c), pid, "frozen", text);
+                        client_reply(c, memcr_result_from_errno(r), r, text, NULL);
+                        return 0;
+                }
+        }
         op = operation_new(m, OP_CHECKPOINT, c, pid, pidfd);
         if (!op)
                 return -ENOMEM;
@@ -597,12 +619,18 @@ int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Mess
         remove_stale_socket(m, pid);
         r = watcher_launch(m->event, &m->watcher, pid, on_watcher_ready, op, &op->launch);
         if (r < 0) {
+                char text[512];
+
                 registry_remove(&m->registry, e);
                 op->client = NULL;
                 if (c)
                         c->op = NULL;
                 operation_free(op);
-                return log_error_errno(r, "cannot start a watcher for %i: %m", pid);
+                snprintf(text, sizeof(text), "checkpoint of %i failed: could not start a watcher: %s", pid,
+                         strerror(-r));
+                log_error("%s", text);
+                client_reply(c, r == -ETIMEDOUT ? MEMCR_ERR_TIMEOUT : MEMCR_ERR_FAILED, r, text, NULL);
+                return 0;
         }
         (void) sd_notifyf(false, "STATUS=Checkpointing %i", pid);
         return 0;
@@ -828,6 +856,52 @@ void entry_refresh(Manager *m, Entry *e) {
         safe_close(fd);
 }
 
+/* Did process pid start after the moment given (CLOCK_REALTIME, usec)? */
+static bool started_after(pid_t pid, usec_t when) {
+        ProcCreds pc;
+        long hz = sysconf(_SC_CLK_TCK);
+        usec_t boot, started;
+
+        if (proc_creds_read(pid, &pc) < 0 || hz <= 0)
+                return false;
+        boot = now_usec(CLOCK_REALTIME) - now_usec(CLOCK_BOOTTIME);
+        started = boot + pc.start_time * USEC_PER_SEC / (usec_t) hz;
+        /* Clock ticks are coarse: a second of slack. */
+        return started > when + USEC_PER_SEC;
+}
+
+/* A watcher's socket that nobody serves, found at start-up: the watcher
+ * died while no memcrd was there to see it (killed, say, while memcrd had
+ * exited when idle). Say what became of its process, which memcrd never
+ * heard of again: a watcher that dies holding a process with its memory
+ * out takes it along (PTRACE_O_EXITKILL). */
+static void report_stale_watcher(Manager *m, pid_t pid, const char *path) {
+        _cleanup_close_ int pidfd = pidfd_open_pid(pid);
+        struct stat st;
+        usec_t created = 0;
+        char text[384];
+
+        if (lstat(path, &st) >= 0)
+                created = (usec_t) st.st_mtim.tv_sec * USEC_PER_SEC + (usec_t) st.st_mtim.tv_nsec / 1000;
+        if (pidfd >= 0 && pidfd_is_alive(pidfd) > 0 && (created == 0 || !started_after(pid, created))) {
+                snprintf(text, sizeof(text),
+                         "the watcher of %i died while memcrd was not running, before it held the process or "
+                         "after letting it go: %i runs on",
+                         pid, pid);
+                log_struct(LOG_WARNING, text, MESSAGE_ID(MEMCR_MESSAGE_WATCHER_LOST),
+                           LOG_FIELD("MEMCR_PID", "%i", (int) pid), LOG_FIELD("MEMCR_OP", "%s", "rebuild"),
+                           LOG_FIELD("MEMCR_RESULT", "%s", "failed"), NULL);
+                return;
+        }
+        snprintf(text, sizeof(text),
+                 "the watcher of %i died while memcrd was not running (its socket was left behind): the process "
+                 "it held is gone, the kernel killed it with its watcher (fail-safe: its memory was in the dump)",
+                 pid);
+        log_struct(LOG_WARNING, text, MESSAGE_ID(MEMCR_MESSAGE_TARGET_EXITED),
+                   LOG_FIELD("MEMCR_PID", "%i", (int) pid), LOG_FIELD("MEMCR_OP", "%s", "rebuild"),
+                   LOG_FIELD("MEMCR_REASON", "%s", "watcher-died"), NULL);
+}
+
 /* Ask every watcher in the runtime directory what it holds. */
 int manager_rebuild(Manager *m) {
         DIR *d = opendir(m->watch_dir);
@@ -849,10 +923,12 @@ int manager_rebuild(Manager *m) {
                 pidfd = pidfd_open_pid((pid_t) pid);
                 fd = connect_watcher(m, (pid_t) pid, false);
                 if (fd < 0 || pidfd < 0) {
-                        if (fd == -ECONNREFUSED || (fd >= 0 && pidfd < 0)) {
+                        if (fd == -ECONNREFUSED) {
                                 char path[4096];
-                                if (watcher_socket_path(m, (pid_t) pid, path, sizeof(path)) >= 0 && fd < 0)
+                                if (watcher_socket_path(m, (pid_t) pid, path, sizeof(path)) >= 0) {
+                                        report_stale_watcher(m, (pid_t) pid, path);
                                         (void) unlink(path);
+                                }
                         }
                         safe_close(fd);
                         continue;

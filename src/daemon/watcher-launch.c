@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bus-util.h"
 #include "log.h"
 #include "macro.h"
 #include "socket-util.h"
@@ -19,12 +20,15 @@
 #define READY_TIMEOUT (10 * USEC_PER_SEC)
 
 struct WatcherLaunch {
+        WatcherConfig *cfg;
         pid_t target;
-        int pipe_fd;
+        int pipe_fd;             /* fork mode: a pipe; socket mode: the connection to the spawn socket */
         sd_event_source *pipe_source;
+        sd_event_source *poll_source; /* systemd mode: looking for the watcher's socket */
         sd_event_source *timer;
         sd_bus_slot *slot;
         char *socket_path;
+        char *unit_error;        /* systemd mode: why StartUnit failed, before the spawn socket was tried */
         watcher_ready_t cb;
         void *userdata;
         bool done;
@@ -34,6 +38,7 @@ static const char *const mode_names[_WATCHER_MODE_MAX] = {
         [WATCHER_MODE_AUTO] = "auto",
         [WATCHER_MODE_FORK] = "fork",
         [WATCHER_MODE_SYSTEMD] = "systemd",
+        [WATCHER_MODE_SOCKET] = "socket",
 };
 
 const char *watcher_mode_to_string(WatcherMode m) {
@@ -47,14 +52,24 @@ int watcher_mode_from_string(const char *s) {
         return -EINVAL;
 }
 
-static void finish(WatcherLaunch *l, int error) {
+static void finish(WatcherLaunch *l, int error, const char *text) {
+        char buf[768];
+
         if (l->done)
                 return;
         l->done = true;
         l->pipe_source = sd_event_source_disable_unref(l->pipe_source);
+        l->poll_source = sd_event_source_disable_unref(l->poll_source);
         l->timer = sd_event_source_disable_unref(l->timer);
         l->slot = sd_bus_slot_unref(l->slot);
-        l->cb(error, l->userdata);
+        if (error < 0 && !text)
+                text = strerror(-error);
+        if (error < 0 && l->unit_error) {
+                /* Both ways failed: say both. */
+                snprintf(buf, sizeof(buf), "%s; and through %s: %s", l->unit_error, l->cfg->spawn_socket, text);
+                text = buf;
+        }
+        l->cb(error, text, l->userdata);
 }
 
 static int on_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -64,13 +79,16 @@ static int on_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
         if (k < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
-        finish(l, k == 1 && c == 'R' ? 0 : -EIO);
+        if (k == 1 && c == 'R')
+                finish(l, 0, NULL);
+        else
+                finish(l, -EIO, "the watcher exited before it was ready (see its log)");
         return 0;
 }
 
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         WatcherLaunch *l = userdata;
-        finish(l, -ETIMEDOUT);
+        finish(l, -ETIMEDOUT, "the watcher did not get ready within 10 s");
         return 0;
 }
 
@@ -101,6 +119,7 @@ static int launch_fork(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) 
 
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) setrlimit(RLIMIT_NOFILE, &cfg->nofile);
                 for (int sig = 1; sig < _NSIG; sig++)
                         (void) signal(sig, SIG_DFL);
                 if (fcntl(p[1], F_SETFD, 0) < 0)
@@ -125,6 +144,36 @@ static int launch_fork(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) 
         return sd_event_add_io(e, &l->pipe_source, l->pipe_fd, EPOLLIN, on_pipe, l);
 }
 
+/* One connection to the spawn socket is one watcher: systemd starts a unit
+ * for it (memcr-watch.socket, Accept=yes) and passes it the connection, on
+ * which it is told its PID and says when it is ready. */
+static int launch_socket(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
+        _cleanup_close_ int fd = -EBADF;
+        struct ucred u;
+        char line[32];
+        int n, r;
+
+        if (!cfg->spawn_socket)
+                return -ENOENT;
+        fd = unix_connect(cfg->spawn_socket, SOCK_NONBLOCK);
+        if (fd < 0)
+                return fd;
+        /* Served by systemd (root), or by whoever memcrd runs as. */
+        r = getpeercred(fd, &u);
+        if (r < 0)
+                return r;
+        if (u.uid != 0 && u.uid != getuid())
+                return -EPERM;
+        n = snprintf(line, sizeof(line), "%i\n", l->target);
+        if (send(fd, line, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+                return errno > 0 ? -errno : -EIO;
+        r = sd_event_add_io(e, &l->pipe_source, fd, EPOLLIN, on_pipe, l);
+        if (r < 0)
+                return r;
+        l->pipe_fd = TAKE_FD(fd);
+        return 0;
+}
+
 static int on_job_done(sd_bus_message *m, void *userdata, sd_bus_error *error);
 
 static int launch_unit(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
@@ -143,11 +192,31 @@ static int on_poll_socket(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_job_done(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         WatcherLaunch *l = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(m);
+        char what[384], text[512];
+        int r;
 
         l->slot = sd_bus_slot_unref(l->slot);
         if (e) {
-                log_debug("StartUnit for %i failed: %s: %s", l->target, e->name, e->message);
-                finish(l, -sd_bus_error_get_errno(e) ?: -EIO);
+                /* systemd asks polkit whether memcrd's user may start the
+                 * unit: without polkit (not installed, masked, failed) it may
+                 * not. The spawn socket needs nobody's consent. */
+                bus_error_describe(e, what, sizeof(what));
+                snprintf(text, sizeof(text), "systemd did not start memcr-watch@%i.service for memcrd (%s)",
+                         l->target, what);
+                l->unit_error = strdup(text);
+                if (!l->unit_error) {
+                        finish(l, -ENOMEM, NULL);
+                        return 0;
+                }
+                if (!l->cfg->spawn_socket) {
+                        finish(l, -EIO, text);
+                        return 0;
+                }
+                log_notice("%s; starting watchers through %s from now on", text, l->cfg->spawn_socket);
+                l->cfg->start_unit_refused = true;
+                r = launch_socket(sd_event_source_get_event(l->timer), l->cfg, l);
+                if (r < 0)
+                        finish(l, r, strerror(-r));
                 return 0;
         }
         /* The job is queued; the unit is Type=notify, but rather than follow
@@ -157,30 +226,28 @@ static int on_job_done(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 
 static int on_poll_socket(sd_event_source *s, uint64_t usec, void *userdata) {
         WatcherLaunch *l = userdata;
-        sd_event *e = s ? sd_event_source_get_event(s) : NULL;
+        sd_event *e = sd_event_source_get_event(l->timer);
         struct stat st;
 
         /* The socket appears when the watcher binds it (memcrd removed any stale
          * one before starting the unit); connecting is left to the owner. */
         if (stat(l->socket_path, &st) >= 0 && S_ISSOCK(st.st_mode)) {
-                finish(l, 0);
+                finish(l, 0, NULL);
                 return 0;
         }
-        if (!e)
-                e = sd_event_source_get_event(l->timer);
-        if (!l->pipe_source) {
-                int r = sd_event_add_time_relative(e, &l->pipe_source, CLOCK_MONOTONIC, 20 * USEC_PER_MSEC,
-                                                   0, on_poll_socket, l);
+        if (!l->poll_source) {
+                int r = sd_event_add_time_relative(e, &l->poll_source, CLOCK_MONOTONIC, 20 * USEC_PER_MSEC, 0,
+                                                   on_poll_socket, l);
                 if (r < 0)
-                        finish(l, r);
+                        finish(l, r, NULL);
                 return 0;
         }
-        (void) sd_event_source_set_time_relative(l->pipe_source, 20 * USEC_PER_MSEC);
-        (void) sd_event_source_set_enabled(l->pipe_source, SD_EVENT_ONESHOT);
+        (void) sd_event_source_set_time_relative(l->poll_source, 20 * USEC_PER_MSEC);
+        (void) sd_event_source_set_enabled(l->poll_source, SD_EVENT_ONESHOT);
         return 0;
 }
 
-int watcher_launch(sd_event *e, const WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,
+int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,
                    WatcherLaunch **ret) {
         WatcherLaunch *l;
         int r;
@@ -188,6 +255,7 @@ int watcher_launch(sd_event *e, const WatcherConfig *cfg, pid_t target, watcher_
         l = calloc(1, sizeof(WatcherLaunch));
         if (!l)
                 return -ENOMEM;
+        l->cfg = cfg;
         l->target = target;
         l->pipe_fd = -EBADF;
         l->cb = cb;
@@ -199,7 +267,17 @@ int watcher_launch(sd_event *e, const WatcherConfig *cfg, pid_t target, watcher_
 
         r = sd_event_add_time_relative(e, &l->timer, CLOCK_MONOTONIC, READY_TIMEOUT, 0, on_timeout, l);
         if (r >= 0)
-                r = cfg->mode == WATCHER_MODE_SYSTEMD ? launch_unit(e, cfg, l) : launch_fork(e, cfg, l);
+                switch (cfg->mode) {
+                case WATCHER_MODE_SYSTEMD:
+                        r = cfg->start_unit_refused && cfg->spawn_socket ? launch_socket(e, cfg, l)
+                                                                         : launch_unit(e, cfg, l);
+                        break;
+                case WATCHER_MODE_SOCKET:
+                        r = launch_socket(e, cfg, l);
+                        break;
+                default:
+                        r = launch_fork(e, cfg, l);
+                }
         if (r < 0) {
                 watcher_launch_free(l);
                 return r;
@@ -212,21 +290,12 @@ WatcherLaunch *watcher_launch_free(WatcherLaunch *l) {
         if (!l)
                 return NULL;
         sd_event_source_disable_unref(l->pipe_source);
+        sd_event_source_disable_unref(l->poll_source);
         sd_event_source_disable_unref(l->timer);
         sd_bus_slot_unref(l->slot);
         safe_close(l->pipe_fd);
         free(l->socket_path);
+        free(l->unit_error);
         free(l);
         return NULL;
-}
-
-int watcher_stop_unit(const WatcherConfig *cfg, pid_t target) {
-        char unit[64];
-
-        if (cfg->mode != WATCHER_MODE_SYSTEMD || !cfg->bus)
-                return 0;
-        snprintf(unit, sizeof(unit), "memcr-watch@%i.service", target);
-        return sd_bus_call_method_async(cfg->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                        "org.freedesktop.systemd1.Manager", "StopUnit", NULL, NULL, "ss", unit,
-                                        "replace");
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +29,9 @@ _Static_assert(MEMCR_CLIENT_ERR_UNSUPPORTED + 1 == (int) _MEMCR_RESULT_MAX, "res
 
 struct MemcrClient {
         int fd;
+        char *socket_path;
+        /* Requests answered on this connection. */
+        unsigned served;
         /* A request failed half-way: the stream is out of step, the socket closed. */
         bool broken;
         /* A request is running (a progress callback must not start another). */
@@ -48,9 +52,14 @@ int memcr_client_connect(const char *socket_path, MemcrClient **ret) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        c->socket_path = strdup(socket_path);
+        if (!c->socket_path)
+                return -ENOMEM;
         fd = unix_connect(socket_path, 0);
-        if (fd < 0)
+        if (fd < 0) {
+                free(c->socket_path);
                 return fd;
+        }
         c->fd = fd;
         *ret = TAKE_PTR(c);
         return 0;
@@ -60,7 +69,32 @@ void memcr_client_free(MemcrClient *c) {
         if (!c)
                 return;
         safe_close(c->fd);
+        free(c->socket_path);
         free(c);
+}
+
+/* memcrd closes a connection between requests once it has lived long
+ * enough (its --connection-lifetime=). A request on a connection that
+ * memcrd closed so, before this request reached it, gets a new one. */
+static bool closed_by_peer(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+        char c;
+
+        if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                return false;
+        /* Nothing may wait to be read between requests. */
+        return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+static int reconnect(MemcrClient *c) {
+        int fd = unix_connect(c->socket_path, 0);
+
+        if (fd < 0)
+                return fd;
+        safe_close(c->fd);
+        c->fd = fd;
+        c->served = 0;
+        return 0;
 }
 
 /* Copy a string into a fixed buffer, truncating at a UTF-8 character boundary. */
@@ -157,7 +191,19 @@ static int transact(MemcrClient *c, const Message *req, const MemcrClientOptions
                 return -ENOTCONN;
 
         c->busy = true;
+        if (c->served > 0 && closed_by_peer(c->fd)) {
+                r = reconnect(c);
+                if (r < 0)
+                        goto fail;
+        }
         r = send_frame(c->fd, req);
+        if (r == -ECONNRESET && c->served > 0) {
+                /* Closed between the look above and the request: nothing of
+                 * it was read. */
+                r = reconnect(c);
+                if (r >= 0)
+                        r = send_frame(c->fd, req);
+        }
         while (r >= 0) {
                 Message m = {};
 
@@ -166,6 +212,7 @@ static int transact(MemcrClient *c, const Message *req, const MemcrClientOptions
                         break;
                 if (m.type == MSG_REPLY) {
                         c->busy = false;
+                        c->served++;
                         *ret = m;
                         return 0;
                 }
@@ -177,6 +224,7 @@ static int transact(MemcrClient *c, const Message *req, const MemcrClientOptions
                 message_done(&m);
         }
 
+fail:
         c->busy = false;
         c->broken = true;
         c->fd = safe_close(c->fd);

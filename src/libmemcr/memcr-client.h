@@ -27,7 +27,10 @@
  * Out-parameters are only written on success.
  *
  * Requests on one connection run one after another; a MemcrClient must not
- * be used by several threads at the same time. All calls block.
+ * be used by several threads at the same time. All calls block. memcrd
+ * closes a connection between requests once it is older than its
+ * --connection-lifetime= (5 minutes by default); the next request then
+ * connects again by itself.
  */
 
 #include <stdbool.h>

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <endian.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -592,6 +594,26 @@ fail:
         return r;
 }
 
+int request_check_values(const Message *m, char *buf, size_t size) {
+        if (MESSAGE_HAS(m, TAG_TIMEOUT_MSEC) && m->timeout_msec > MEMCR_MAX_TIMEOUT_MSEC) {
+                snprintf(buf, size,
+                         "time limit of %" PRIu64 " ms is out of range (at most %" PRIu64 " ms, 10 years)",
+                         m->timeout_msec, MEMCR_MAX_TIMEOUT_MSEC);
+                return -EINVAL;
+        }
+        if (MESSAGE_HAS(m, TAG_MAX_FROZEN_SEC) && m->max_frozen_sec > MEMCR_MAX_FROZEN_SEC) {
+                snprintf(buf, size,
+                         "maximum frozen time of %" PRIu64 " s is out of range (at most %" PRIu64 " s, 10 years)",
+                         m->max_frozen_sec, MEMCR_MAX_FROZEN_SEC);
+                return -EINVAL;
+        }
+        if (MESSAGE_HAS(m, TAG_FLAGS) && (m->flags & REQUEST_FLAG_LAZY) && (m->flags & REQUEST_FLAG_EAGER)) {
+                snprintf(buf, size, "a request cannot ask for both a lazy and an eager restore");
+                return -EINVAL;
+        }
+        return 0;
+}
+
 const char *memcr_result_to_string(MemcrResult r) {
         static const char *const names[_MEMCR_RESULT_MAX] = {
                 [MEMCR_OK] = "ok",
@@ -629,6 +651,7 @@ MemcrResult memcr_result_from_errno(int error) {
                 return MEMCR_ERR_INVALID;
         case EBUSY:
         case EAGAIN:
+        case EUSERS:
                 return MEMCR_ERR_BUSY;
         case ETIME:
         case ETIMEDOUT:

@@ -38,6 +38,13 @@
 #define MEMCR_MAX_STRING 4096u
 #define MEMCR_MAX_ENTRIES 4096u
 
+/* The longest time a request may name, for its time limit and for its
+ * automatic restore: 10 years. Anything longer is refused (a value near
+ * 2^64 would overflow the microseconds, and the timers, it ends up in). */
+#define MEMCR_MAX_SECONDS UINT64_C(315360000)
+#define MEMCR_MAX_TIMEOUT_MSEC (MEMCR_MAX_SECONDS * 1000)
+#define MEMCR_MAX_FROZEN_SEC MEMCR_MAX_SECONDS
+
 /* memcr's client protocol */
 #define MEMCR_COMPAT_CHECKPOINT 100
 #define MEMCR_COMPAT_RESTORE 101
@@ -194,6 +201,12 @@ int message_send(int fd, const Message *m, const int *fds, size_t n_fds);
  * none), *ret_n_fds their number. -ECONNRESET on EOF before a full frame. */
 int message_recv(int fd, Message *ret, int *ret_fds, size_t max_fds, size_t *ret_n_fds);
 
+/* The values of a decoded request's fields, beyond what decoding checks:
+ * times within MEMCR_MAX_*, no contradictory flags. 0, or -EINVAL with a
+ * sentence for the caller in buf. */
+int request_check_values(const Message *m, char *buf, size_t size);
+
 const char *memcr_result_to_string(MemcrResult r);
+/* -EUSERS (a limit of memcrd's was reached) is MEMCR_ERR_BUSY. */
 MemcrResult memcr_result_from_errno(int error);
 const char *message_type_to_string(uint16_t type);

@@ -72,7 +72,8 @@ typedef struct Watch {
 } Watch;
 
 static void help(void) {
-        printf("memcr-watch [OPTIONS] --pid=PID\n\n"
+        printf("memcr-watch [OPTIONS] --pid=PID\n"
+               "memcr-watch [OPTIONS] [INSTANCE]   (started for a connection, $LISTEN_FDS=1)\n\n"
                "Hold one process frozen by memcrd. Not meant to be run by hand.\n\n"
                "  --pid=PID           the process to hold\n"
                "  --runtime-dir=DIR   where the restore socket lives [%s]\n"
@@ -114,15 +115,70 @@ static int parse_argv(int argc, char *argv[]) {
                         return -EINVAL;
                 }
         if (optind < argc && arg_pid == 0) {
-                /* memcr-watch@PID.service passes the instance as an argument. */
+                /* memcr-watch@PID.service passes the instance as an argument.
+                 * An instance started for a connection to memcr-watch.socket
+                 * is named after the connection ("3-1234-998"): the PID comes
+                 * over the connection (see spawned_for()). */
                 char *end;
                 long v = strtol(argv[optind], &end, 10);
-                if (*end || v <= 0 || v > INT32_MAX)
+                if (!*end && v > 0 && v <= INT32_MAX)
+                        arg_pid = (pid_t) v;
+                else if (!getenv("LISTEN_FDS"))
                         return log_error_errno(-EINVAL, "invalid PID: %s", argv[optind]);
-                arg_pid = (pid_t) v;
         }
-        if (arg_pid <= 0)
+        if (arg_pid <= 0 && !getenv("LISTEN_FDS"))
                 return log_error_errno(-EINVAL, "--pid= is required");
+        return 0;
+}
+
+static int peer_allowed(int fd);
+
+/* Started for a connection to memcrd's spawn socket (memcr-watch.socket,
+ * Accept=yes, or anything passing one connected socket the same way):
+ * memcrd says which process on it, "PID\n", and learns on it when we are
+ * ready, as through --ready-fd=. */
+static int spawned_for(pid_t *ret_pid, int *ret_fd) {
+        struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
+        char line[32];
+        size_t got = 0;
+        long v;
+        char *end;
+        int n, fd, r;
+
+        n = sd_listen_fds(true);
+        if (n < 0)
+                return log_error_errno(n, "cannot take the connection passed in: %m");
+        if (n != 1)
+                return log_error_errno(-EINVAL, "no --pid= and not started for one connection ($LISTEN_FDS=%i)", n);
+        fd = SD_LISTEN_FDS_START;
+        r = peer_allowed(fd);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        while (got < sizeof(line) - 1) {
+                ssize_t k = read(fd, line + got, 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        r = k < 0 ? -errno : -ECONNRESET;
+                        safe_close(fd);
+                        return log_error_errno(r, "no PID came over the connection: %m");
+                }
+                if (line[got] == '\n')
+                        break;
+                got++;
+        }
+        line[got] = 0;
+        errno = 0;
+        v = strtol(line, &end, 10);
+        if (errno != 0 || end == line || *end || v <= 0 || v > INT32_MAX) {
+                safe_close(fd);
+                return log_error_errno(-EINVAL, "invalid PID over the connection: %s", line);
+        }
+        *ret_pid = (pid_t) v;
+        *ret_fd = fd;
         return 0;
 }
 
@@ -521,6 +577,16 @@ static int do_checkpoint(Watch *w) {
         if (job < 0)
                 return job;
 
+        {
+                /* memcrd checked them; the limits hold here too, before the
+                 * target is touched. */
+                char why[256];
+                if (request_check_values(&m, why, sizeof(why)) < 0) {
+                        reply(job, MEMCR_ERR_INVALID, EINVAL, why, NULL, false);
+                        message_done(&m);
+                        return log_error_errno(-EINVAL, "checkpoint job for %i refused: %s", w->pid, why);
+                }
+        }
         w->caller_uid = MESSAGE_HAS(&m, TAG_CALLER_UID) ? m.caller_uid : (uid_t) -1;
         w->max_frozen_sec = MESSAGE_HAS(&m, TAG_MAX_FROZEN_SEC) ? m.max_frozen_sec : 0;
         w->want_progress = MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_PROGRESS);
@@ -765,8 +831,12 @@ static int stream(Watch *w, LazyRestore *l) {
         _cleanup_close_ int sigfd = open_signalfd();
         int r;
 
+        /* Leaving now would kill the target: without a signalfd, stop
+         * requests are only put off until the memory is back (poll()
+         * ignores the negative descriptor). */
         if (sigfd < 0)
-                return sigfd;
+                log_warning_errno(sigfd, "no signalfd (%m); stop requests wait until the memory of %i is back",
+                                  w->pid);
 
         for (;;) {
                 struct pollfd p[3] = {
@@ -892,19 +962,35 @@ static bool target_dying(Watch *w) {
 }
 
 /* Serve requests while the target is frozen. Returns when it is restored or gone. */
+/* The watcher cannot hold the target as it should (a set-up step failed
+ * after the checkpoint, or its loop broke): the memory is safe in the dump,
+ * so it is written back and the target runs on. Only a dump that fails
+ * verification kills (see restore_failed()). */
+static int give_back(Watch *w, int error, const char *what) {
+        char why[256];
+
+        snprintf(why, sizeof(why), "the watcher could not hold it: %s: %s", what, strerror(-error));
+        log_struct_errno(LOG_ERR, error, "cannot hold the frozen process; restoring it",
+                         LOG_FIELD("MEMCR_PID", "%i", w->pid), LOG_FIELD("MEMCR_OP", "%s", "hold"),
+                         LOG_FIELD("MEMCR_REASON", "%s", why), LOG_FIELD("MEMCR_CALLER_UID", "%u", w->caller_uid),
+                         LOG_FIELD("MEMCR_WATCHER_PID", "%i", (int) getpid()), NULL);
+        return do_restore(w, -EBADF, why);
+}
+
 static int hold(Watch *w) {
         _cleanup_close_ int sigfd = open_signalfd(), timerfd = -EBADF;
         int r;
 
         if (sigfd < 0)
-                return sigfd;
+                return give_back(w, sigfd, "signalfd");
         timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         if (timerfd < 0)
-                return -errno;
+                return give_back(w, -errno, "timerfd_create");
         if (w->max_frozen_sec > 0) {
-                struct itimerspec its = { .it_value.tv_sec = (time_t) w->max_frozen_sec };
+                /* At most MEMCR_MAX_FROZEN_SEC (the job was checked): fits. */
+                struct itimerspec its = { .it_value.tv_sec = (time_t) MIN(w->max_frozen_sec, MEMCR_MAX_FROZEN_SEC) };
                 if (timerfd_settime(timerfd, 0, &its, NULL) < 0)
-                        return -errno;
+                        return give_back(w, -errno, "timerfd_settime for the maximum frozen time");
         }
 
         for (;;) {
@@ -919,7 +1005,7 @@ static int hold(Watch *w) {
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        return give_back(w, -errno, "poll");
                 }
                 if (p[2].revents) {
                         struct signalfd_siginfo si;
@@ -986,6 +1072,11 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r < 0)
                 return EXIT_FAILURE;
+        if (arg_pid <= 0) {
+                r = spawned_for(&arg_pid, &arg_ready_fd);
+                if (r < 0)
+                        return EXIT_FAILURE;
+        }
         w.pid = arg_pid;
 
         r = privileges_drop_to_ptrace();
@@ -1027,6 +1118,9 @@ int main(int argc, char *argv[]) {
         r = do_checkpoint(&w);
         if (r >= 0) {
                 r = hold(&w);
+                /* Whatever hold() left behind still frozen goes back. */
+                if (w.frozen && w.frozen->tracee && !target_dying(&w))
+                        (void) give_back(&w, r < 0 ? r : -EIO, "the watcher is exiting");
                 w.frozen = frozen_free(w.frozen);
         }
 

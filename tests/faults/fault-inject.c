@@ -24,13 +24,20 @@
  *
  * Everything runs from a constructor, before the target's main(); the target
  * itself is not changed.
+ *
+ * Preloaded into memcr-watch instead:
+ *
+ *   MEMCR_FAULT_TIMERFD=1      timerfd_create() fails with EMFILE, as in a
+ *                              process out of descriptors
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +45,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,6 +199,24 @@ static void spawn(void *(*fn)(void *), void *arg) {
         pthread_attr_destroy(&a);
 }
 
+static bool fail_timerfd;
+
+int timerfd_create(int clockid, int flags) {
+        static int (*real)(int, int);
+
+        if (fail_timerfd) {
+                errno = EMFILE;
+                return -1;
+        }
+        if (!real)
+                real = (int (*)(int, int)) dlsym(RTLD_NEXT, "timerfd_create");
+        if (!real) {
+                errno = ENOSYS;
+                return -1;
+        }
+        return real(clockid, flags);
+}
+
 __attribute__((constructor)) static void fault_inject_init(int argc, char **argv, char **envp) {
         const char *v;
 
@@ -198,6 +224,7 @@ __attribute__((constructor)) static void fault_inject_init(int argc, char **argv
         page_size = sysconf(_SC_PAGESIZE);
         /* Not inherited by whatever the target might run. */
         unsetenv("LD_PRELOAD");
+        fail_timerfd = getenv("MEMCR_FAULT_TIMERFD") != NULL;
 
         v = getenv("MEMCR_FAULT_VMAS");
         if (v)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1704,7 +1705,9 @@ Test(faults, load_concurrent_targets, .timeout = 900) {
         uint64_t t0, t_ck, t_rs;
 
         cr_assert(t && fds && maps);
-        start_daemon(NULL);
+        /* All of them root's, at once. */
+        const char *const extra[] = { "--max-clients-per-user=128", NULL };
+        start_daemon(extra);
         for (unsigned i = 0; i < n; i++) {
                 start_target(&t[i], tiny_target, NULL);
                 maps[i] = maps_read(t[i].pid);
@@ -1940,7 +1943,8 @@ static int client_garbage(int i) {
 /* 200 clients connect at once; half of them send garbage. Every good request
  * is served. */
 Test(faults, load_many_clients, .timeout = 600) {
-        const char *const extra[] = { "--client-timeout=2", NULL };
+        /* All of them root's, at once. */
+        const char *const extra[] = { "--client-timeout=2", "--max-clients-per-user=256", NULL };
         enum { N_CLIENTS = 200, N_OWN = N_CLIENTS / 2 / 4 + 1 };
         Target frozen, own[N_OWN];
         pid_t kids[N_CLIENTS];
@@ -2118,4 +2122,143 @@ Test(faults, exec_blocked_in_the_kernel) {
                        "exec went on; new program verified; KNOWN ENGINE BUG: PTRACE_SEIZE waits for the exec (see "
                        "report)",
                        took);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Watchers are never a target */
+
+/* A watcher in the middle of a checkpoint (its target's threads being
+ * seized) is one of memcr's processes like any other: even root may not
+ * freeze it. (Watchers were once known only from a list of 256 that they
+ * joined when their checkpoint was done.) */
+Test(faults, watcher_mid_checkpoint_is_never_a_target) {
+        Run r;
+        Message m = {};
+
+        start_daemon(NULL);
+        run_start(&r, PHASE_SEIZE);
+        run_reach(&r);
+        pid_t w = find_watcher(&d, r.t.pid);
+        cr_assert_gt(w, 0, "no watcher");
+        simple(MSG_CHECKPOINT, w, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        expect_text(&m, "never a target");
+        cr_log_info("%s", msg_text(&m));
+        message_done(&m);
+        cr_assert_eq(count_traced_threads(w), 0, "the watcher is traced");
+        run_finish(&r);
+        verify(&r.t);
+        assert_nothing_left(NULL);
+        record("root's checkpoint of a watcher while it seizes (%s): refused, never a target; its own checkpoint "
+               "completes, verified",
+               r.seen);
+        run_done(&r);
+}
+
+/* A process of its own, for a crowd of cheap targets: it sleeps, and dies
+ * with the test. */
+static pid_t start_sleeper(void) {
+        pid_t p = fork();
+
+        cr_assert_geq(p, 0);
+        if (p == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                execl("/bin/sleep", "sleep", "1000", (char *) NULL);
+                _exit(127);
+        }
+        return p;
+}
+
+/* The watcher of the first of many frozen processes, beyond any fixed number
+ * of watchers memcrd might have kept track of. */
+Test(faults, watcher_among_many_is_never_a_target, .timeout = 900) {
+        const char *const extra[] = { "--max-frozen-per-user=300", NULL };
+        enum { N = 260 };
+        pid_t *p = calloc(N, sizeof(pid_t));
+        pid_t first_watcher, last_watcher;
+        Message m = {};
+        uint64_t t0;
+
+        cr_assert_not_null(p);
+        start_daemon(extra);
+        for (int i = 0; i < N; i++)
+                p[i] = start_sleeper();
+        usleep(100 * 1000);
+        t0 = mono_usec();
+        for (int i = 0; i < N; i++) {
+                simple(MSG_CHECKPOINT, p[i], &m);
+                expect(&m, MEMCR_OK);
+                message_done(&m);
+        }
+        cr_assert_eq(list_count(), N);
+        first_watcher = watcher_from_status(p[0]);
+        last_watcher = watcher_from_status(p[N - 1]);
+
+        simple(MSG_CHECKPOINT, first_watcher, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        expect_text(&m, "never a target");
+        message_done(&m);
+        simple(MSG_CHECKPOINT, last_watcher, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        message_done(&m);
+        /* memcrd itself, likewise. */
+        simple(MSG_CHECKPOINT, d.pid, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        message_done(&m);
+        cr_assert_eq(count_traced_threads(first_watcher), 0);
+
+        for (int i = 0; i < N; i++) {
+                restore_ok(p[i]);
+                cr_assert(wait_for(untraced, &p[i], 10000));
+        }
+        double took = (double) (mono_usec() - t0) / 1e6;
+        for (int i = 0; i < N; i++) {
+                kill(p[i], SIGKILL);
+                waitpid(p[i], NULL, 0);
+        }
+        free(p);
+        assert_nothing_left(NULL);
+        record("%d processes frozen (%.1f s with their restores): root's checkpoint of the first one's watcher "
+               "refused, never a target",
+               N, took);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* A watcher that cannot hold its process */
+
+/* The checkpoint succeeded, then the watcher could not set itself up to hold
+ * the process (here: no timer, as when out of descriptors). The memory is
+ * safe in the dump: it is written back and the process runs on. (Its clean-up
+ * used to kill the still frozen process.) */
+Test(faults, watcher_that_cannot_hold_restores) {
+        const char *watch = getenv("MEMCR_WATCH"), *lib = getenv("MEMCR_FAULT_INJECT");
+        char wrapper[256], a_watcher[300], pid_field[64];
+        Target t;
+        FILE *f;
+
+        cr_assert_not_null(watch, "MEMCR_WATCH is not set");
+        cr_assert_not_null(lib, "MEMCR_FAULT_INJECT is not set");
+        snprintf(wrapper, sizeof(wrapper), "%s/failing-watcher", d.dir);
+        f = fopen(wrapper, "we");
+        cr_assert_not_null(f);
+        fprintf(f, "#!/bin/sh\nexport LD_PRELOAD='%s' MEMCR_FAULT_TIMERFD=1 %s\nexec '%s' \"$@\"\n", lib, asan_env,
+                watch);
+        cr_assert_eq(fclose(f), 0);
+        cr_assert_eq(chmod(wrapper, 0755), 0);
+        snprintf(a_watcher, sizeof(a_watcher), "--watcher=%s", wrapper);
+        const char *const extra[] = { a_watcher, NULL };
+
+        start_daemon(extra);
+        start_target(&t, small_target, NULL);
+        char *maps = maps_read(t.pid);
+        checkpoint_ok(t.pid);
+        assert_released(&t, maps);
+        free(maps);
+        verify(&t);
+        assert_nothing_left(NULL);
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", t.pid);
+        const char *const gave_back[] = { "cannot hold the frozen process; restoring it", pid_field, "timerfd_create",
+                                          NULL };
+        assert_logged("the watcher gave the process back", gave_back);
+        record("watcher without a timer after the checkpoint: restored, verified, nothing left");
 }

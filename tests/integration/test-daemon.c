@@ -9,19 +9,26 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon-util.h"
+#include "macro.h"
 #include "memcr-ids.h"
 #include "target-util.h"
+#include "time-util.h"
 
 static Daemon d;
+static pid_t activator; /* systemd-socket-activate --accept, starting watchers */
 
 static void setup(void) {
         cr_assert_eq(daemon_setup(&d), 0);
@@ -33,6 +40,11 @@ static void teardown(void) {
         target_kill_all();
         if (d.pid > 0)
                 daemon_stop(&d, SIGTERM);
+        if (activator > 0) {
+                kill(activator, SIGTERM);
+                waitpid(activator, NULL, 0);
+                activator = 0;
+        }
         /* memcrd and its watchers log to the file: sanitizer reports too. */
         bool clean = !daemon_log_sanitizer_report(&d, report, sizeof(report));
         daemon_cleanup(&d);
@@ -531,4 +543,312 @@ Test(daemon, crash_after_lazy_restore_is_reported) {
         cr_assert(daemon_log_has(&d, died), "no record of how it died");
         cr_assert(!daemon_log_has(&d, frozen_lie), "a running process was said to be killed while frozen");
         cr_assert(!daemon_log_has(&d, resident_lie), "a dead process was said to be fully back");
+}
+
+/* ---- Limits, lifetimes and values out of range ---- */
+
+/* A shell script that waits, then runs the real watcher: memcrd's watchers
+ * take that long to get ready. */
+static void slow_watcher(char *path, size_t size, double seconds) {
+        const char *watch = getenv("MEMCR_WATCH");
+        FILE *f;
+
+        cr_assert_not_null(watch, "MEMCR_WATCH is not set");
+        snprintf(path, size, "%s/slow-watcher", d.dir);
+        f = fopen(path, "we");
+        cr_assert_not_null(f);
+        fprintf(f, "#!/bin/sh\nsleep %.1f\nexec '%s' \"$@\"\n", seconds, watch);
+        cr_assert_eq(fclose(f), 0);
+        cr_assert_eq(chmod(path, 0755), 0);
+}
+
+/* Requests on one connection until memcrd closes it; seconds it lived. */
+static double busy_until_closed(int fd, double limit) {
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+
+        for (;;) {
+                Message m = {};
+                double t = (double) (now_usec(CLOCK_MONOTONIC) - t0) / 1e6;
+
+                cr_assert_lt(t, limit, "the connection was still open after %.1f s of requests", t);
+                if (daemon_request_fd(fd, MSG_VERSION, 0, 0, &m) < 0)
+                        return t;
+                expect(&m, MEMCR_OK);
+                message_done(&m);
+                usleep(100 * 1000);
+        }
+}
+
+/* A client that keeps sending cheap requests does not keep its connection
+ * for ever; one whose checkpoint takes longer than that gets its answer
+ * first. */
+Test(daemon, connection_lifetime_is_absolute) {
+        char watcher[256], a_watcher[300];
+        Message m = {};
+        Target t;
+        int fd;
+
+        signal(SIGPIPE, SIG_IGN); /* requests on a connection memcrd closed */
+        slow_watcher(watcher, sizeof(watcher), 2.5);
+        snprintf(a_watcher, sizeof(a_watcher), "--watcher=%s", watcher);
+        const char *const extra[] = { "--connection-lifetime=1", a_watcher, NULL };
+        cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+
+        fd = daemon_connect(&d);
+        cr_assert_geq(fd, 0);
+        double lived = busy_until_closed(fd, 5);
+        close(fd);
+        cr_log_info("a busy connection was closed after %.2f s", lived);
+        cr_assert_geq(lived, 0.8);
+
+        /* The checkpoint outlives the connection's lifetime: answered, then
+         * the connection is closed. */
+        cr_assert_eq(target_start(&t, small), 0);
+        fd = daemon_connect(&d);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(daemon_request_fd(fd, MSG_CHECKPOINT, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        message_done(&m);
+        cr_assert_lt(daemon_request_fd(fd, MSG_VERSION, 0, 0, &m), 0, "still open after its lifetime");
+        close(fd);
+        restore(t.pid);
+        verify(&t);
+}
+
+/* memcrd takes the descriptors its hard limit allows; the watchers it forks
+ * get the limit it was started with. */
+static void open_files_limit(pid_t pid, unsigned long *soft, unsigned long *hard) {
+        char path[64], line[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/limits", pid);
+        f = fopen(path, "re");
+        cr_assert_not_null(f);
+        *soft = *hard = 0;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "Max open files", 14) == 0)
+                        cr_assert_eq(sscanf(line + 14, "%lu %lu", soft, hard), 2);
+        fclose(f);
+}
+
+Test(daemon, memcrd_raises_its_descriptor_limit) {
+        struct rlimit rl = { .rlim_cur = 256, .rlim_max = 8192 };
+        unsigned long soft, hard;
+        Message m = {};
+        Target t;
+
+        cr_assert_eq(target_start(&t, small), 0);
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        start();
+        open_files_limit(d.pid, &soft, &hard);
+        cr_assert_eq(hard, 8192);
+        cr_assert_eq(soft, 8192, "memcrd's soft limit is %lu", soft);
+
+        checkpoint(t.pid);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        open_files_limit((pid_t) m.watcher_pid, &soft, &hard);
+        message_done(&m);
+        cr_assert_eq(soft, 256, "the watcher's soft limit is %lu", soft);
+        restore(t.pid);
+        verify(&t);
+}
+
+static void request_with_u64(uint16_t type, pid_t pid, FieldTag tag, uint64_t v, Message *reply) {
+        Message req = { .type = type };
+
+        message_set_u32(&req, TAG_PID, (uint32_t) pid);
+        message_set_u64(&req, tag, v);
+        cr_assert_eq(daemon_request_msg(&d, &req, reply), 0);
+        message_done(&req);
+}
+
+/* memcrctl as root, against our memcrd: its exit status, its stderr in err. */
+static int run_memcrctl(char *err, size_t size, const char *const *args) {
+        const char *ctl = getenv("MEMCRCTL");
+        char a_socket[160];
+        const char *argv[16];
+        size_t n = 0;
+        int p[2], st;
+        ssize_t k, got = 0;
+        pid_t child;
+
+        cr_assert_not_null(ctl, "MEMCRCTL is not set");
+        snprintf(a_socket, sizeof(a_socket), "--socket=%s", d.sock);
+        argv[n++] = ctl;
+        argv[n++] = a_socket;
+        for (size_t i = 0; args[i] && n < ELEMENTSOF(argv) - 1; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        cr_assert_eq(pipe(p), 0);
+        child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                dup2(p[1], STDERR_FILENO);
+                int null = open("/dev/null", O_WRONLY);
+                dup2(null, STDOUT_FILENO);
+                execv(ctl, (char **) argv);
+                _exit(127);
+        }
+        close(p[1]);
+        while (got < (ssize_t) size - 1 && (k = read(p[0], err + got, size - 1 - (size_t) got)) > 0)
+                got += k;
+        err[got] = 0;
+        close(p[0]);
+        cr_assert_eq(waitpid(child, &st, 0), child);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A maximum frozen time beyond 2^63 s was accepted, the watcher's timer
+ * then failed, and the watcher's clean-up killed the still frozen target.
+ * Every time a request names is checked now, with a clear answer, before
+ * anything is done. */
+Test(daemon, out_of_range_times_are_refused) {
+        Message m = {};
+        Target t;
+        char err[1024], pid_arg[32];
+
+        start();
+        cr_assert_eq(target_start(&t, small), 0);
+
+        request_with_u64(MSG_CHECKPOINT, t.pid, TAG_MAX_FROZEN_SEC, (UINT64_C(1) << 63) + 1, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        cr_assert_not_null(m.message);
+        cr_assert_not_null(strstr(m.message, "maximum frozen time of 9223372036854775809 s is out of range"), "%s",
+                           m.message);
+        message_done(&m);
+        request_with_u64(MSG_CHECKPOINT, t.pid, TAG_TIMEOUT_MSEC, UINT64_MAX, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        cr_assert_not_null(strstr(m.message ?: "", "time limit of"), "%s", m.message ?: "");
+        message_done(&m);
+        request_with_u64(MSG_RESTORE, t.pid, TAG_TIMEOUT_MSEC, UINT64_MAX, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        message_done(&m);
+        request_with_u64(MSG_STATUS, t.pid, TAG_TIMEOUT_MSEC, MEMCR_MAX_TIMEOUT_MSEC + 1, &m);
+        expect(&m, MEMCR_ERR_INVALID);
+        message_done(&m);
+        /* Nothing was done to it. */
+        char s = proc_state(t.pid);
+        cr_assert(s == 'S' || s == 'R', "target in state %c", s);
+        cr_assert_eq(proc_tracer(t.pid), 0);
+        usleep(300 * 1000);
+        cr_assert_eq(kill(t.pid, 0), 0, "the target died");
+
+        /* memcrctl says so before asking. */
+        snprintf(pid_arg, sizeof(pid_arg), "%d", t.pid);
+        const char *const too_long[] = { "--max-frozen=315360001", "checkpoint", pid_arg, NULL };
+        cr_assert_eq(run_memcrctl(err, sizeof(err), too_long), 2, "%s", err);
+        cr_assert_not_null(strstr(err, "at most 315360000"), "%s", err);
+        const char *const huge[] = { "--max-frozen=9223372036854775809", "checkpoint", pid_arg, NULL };
+        cr_assert_eq(run_memcrctl(err, sizeof(err), huge), 2, "%s", err);
+
+        /* The longest allowed: frozen, with its timer set. */
+        request_with_u64(MSG_CHECKPOINT, t.pid, TAG_MAX_FROZEN_SEC, MEMCR_MAX_FROZEN_SEC, &m);
+        expect(&m, MEMCR_OK);
+        message_done(&m);
+        usleep(300 * 1000);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_str_eq(m.state, "frozen");
+        cr_assert_eq(m.max_frozen_sec, MEMCR_MAX_FROZEN_SEC);
+        message_done(&m);
+        restore(t.pid);
+        verify(&t);
+}
+
+/* Watchers started through a socket, one per connection (as systemd's
+ * memcr-watch.socket does where polkit cannot let memcrd start units). */
+Test(daemon, watchers_through_a_socket) {
+        const char *watch = getenv("MEMCR_WATCH");
+        char spawn[160], a_socket[200], a_dir[200];
+        Target t;
+        Message m = {};
+
+        cr_assert_not_null(watch, "MEMCR_WATCH is not set");
+        snprintf(spawn, sizeof(spawn), "%s/spawn-watcher.sock", d.dir);
+        snprintf(a_socket, sizeof(a_socket), "--watcher-socket=%s", spawn);
+        snprintf(a_dir, sizeof(a_dir), "--runtime-dir=%s/watch", d.runtime);
+        const char *const extra[] = { "--watchers=socket", a_socket, NULL };
+        cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+
+        activator = fork();
+        cr_assert_geq(activator, 0);
+        if (activator == 0) {
+                int fd = open(d.log, O_WRONLY | O_APPEND | O_CLOEXEC);
+                if (fd >= 0) {
+                        dup2(fd, STDOUT_FILENO);
+                        dup2(fd, STDERR_FILENO);
+                }
+                execlp("systemd-socket-activate", "systemd-socket-activate", "-l", spawn, "--accept", watch, a_dir,
+                       (char *) NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 500 && access(spawn, F_OK) < 0; i++)
+                usleep(10 * 1000);
+        cr_assert_eq(access(spawn, F_OK), 0, "systemd-socket-activate did not listen");
+
+        cr_assert_eq(target_start(&t, small), 0);
+        checkpoint(t.pid);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        pid_t w = (pid_t) m.watcher_pid;
+        message_done(&m);
+        /* The watcher is the activator's, not memcrd's. */
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", w);
+        FILE *f = fopen(path, "re");
+        cr_assert_not_null(f);
+        cr_assert_not_null(fgets(buf, sizeof(buf), f));
+        fclose(f);
+        int ppid = 0;
+        cr_assert_eq(sscanf(strrchr(buf, ')') + 1, " %*c %d", &ppid), 1);
+        cr_assert_eq(ppid, activator, "the watcher's parent is %d", ppid);
+        restore(t.pid);
+        verify(&t);
+        const char *const started[] = { "memcrd started", "MEMCR_WATCHERS=socket", NULL };
+        cr_assert(daemon_log_has(&d, started));
+
+        kill(activator, SIGTERM);
+        waitpid(activator, NULL, 0);
+        activator = 0;
+}
+
+/* A watcher killed while no memcrd runs (it exited when idle) takes its
+ * process along; the next memcrd finds the socket it left and says so. */
+Test(daemon, watcher_killed_while_memcrd_is_gone_is_reported) {
+        const char *const extra[] = { "--idle-timeout=1", NULL };
+        char pid_field[64];
+        Target t;
+        Message m = {};
+        int st;
+
+        cr_assert_eq(daemon_start(&d, true, extra), 0);
+        cr_assert_eq(target_start(&t, small), 0);
+        checkpoint(t.pid);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, t.pid, 0, &m), 0);
+        pid_t watcher = (pid_t) m.watcher_pid;
+        message_done(&m);
+
+        pid_t pid = d.pid;
+        for (int i = 0; i < 500 && waitpid(pid, &st, WNOHANG) == 0; i++)
+                usleep(10 * 1000);
+        cr_assert_eq(kill(pid, 0), -1, "memcrd did not exit when idle");
+        d.pid = -1;
+
+        cr_assert_eq(kill(watcher, SIGKILL), 0);
+        cr_assert_eq(waitpid(t.pid, &st, 0), t.pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the target was not killed with its watcher");
+        t.reaped = true;
+
+        /* The next request starts memcrd again. */
+        cr_assert_eq(daemon_start(&d, true, extra), 0);
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        expect(&m, MEMCR_OK);
+        cr_assert_eq(m.n_entries, 0);
+        message_done(&m);
+        snprintf(pid_field, sizeof(pid_field), "MEMCR_PID=%d ", t.pid);
+        const char *const reported[] = { "MESSAGE_ID=" MEMCR_MESSAGE_TARGET_EXITED, pid_field,
+                                         "MEMCR_REASON=watcher-died", "killed it with its watcher", NULL };
+        cr_assert(daemon_log_has(&d, reported), "the loss of %d was not logged", t.pid);
+        target_stop(&t);
 }

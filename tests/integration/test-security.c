@@ -35,6 +35,7 @@
 #define EXTRA_GROUP 5555
 
 static Daemon d;
+static pid_t bus_pid; /* a bus without polkit (see bus_without_polkit()) */
 
 static void setup(void) {
         const char *const extra[] = { "--socket-group=7777", NULL };
@@ -48,6 +49,11 @@ static void teardown(void) {
         target_kill_all();
         if (d.pid > 0)
                 daemon_stop(&d, SIGTERM);
+        if (bus_pid > 0) {
+                kill(bus_pid, SIGTERM);
+                waitpid(bus_pid, NULL, 0);
+                bus_pid = 0;
+        }
         bool clean = !daemon_log_sanitizer_report(&d, report, sizeof(report));
         daemon_cleanup(&d);
         cr_assert(clean, "sanitizer report in memcrd's log: %s", report);
@@ -87,6 +93,80 @@ static int request_as(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups
         close(p[0]);
         cr_assert_eq(waitpid(child, &st, 0), child);
         return result;
+}
+
+/* The same, with the answer's text (what memcrctl would print) in text. */
+static int request_as_text(uid_t uid, uint16_t type, pid_t pid, char *text, size_t size) {
+        const gid_t groups[] = { SOCKET_GROUP };
+        int p[2], st, result = -1;
+        ssize_t k, got = 0;
+        pid_t child;
+
+        cr_assert_eq(pipe(p), 0);
+        child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                Message m = {};
+                int32_t v = -1;
+                close(p[0]);
+                if (setgroups(uid == 0 ? 0 : 1, groups) < 0 || setresgid(uid, uid, uid) < 0 ||
+                    setresuid(uid, uid, uid) < 0)
+                        _exit(1);
+                if (daemon_request(&d, type, pid, 0, &m) >= 0)
+                        v = (int32_t) m.result;
+                (void) !write(p[1], &v, sizeof(v));
+                if (m.message)
+                        (void) !write(p[1], m.message, strlen(m.message));
+                _exit(0);
+        }
+        close(p[1]);
+        cr_assert_eq(read(p[0], &result, sizeof(result)), (ssize_t) sizeof(result));
+        while (got < (ssize_t) size - 1 && (k = read(p[0], text + got, size - 1 - (size_t) got)) > 0)
+                got += k;
+        text[got] = 0;
+        close(p[0]);
+        cr_assert_eq(waitpid(child, &st, 0), child);
+        return result;
+}
+
+/* memcrctl as uid (in the socket group), against our memcrd: its exit
+ * status, and what it wrote to stderr in err. */
+static int memcrctl_as(uid_t uid, char *err, size_t size, const char *const *args) {
+        const char *ctl = getenv("MEMCRCTL");
+        const gid_t groups[] = { SOCKET_GROUP };
+        char a_socket[160];
+        const char *argv[16];
+        size_t n = 0;
+        int p[2], st;
+        ssize_t k, got = 0;
+        pid_t child;
+
+        cr_assert_not_null(ctl, "MEMCRCTL is not set");
+        snprintf(a_socket, sizeof(a_socket), "--socket=%s", d.sock);
+        argv[n++] = ctl;
+        argv[n++] = a_socket;
+        for (size_t i = 0; args[i] && n < ELEMENTSOF(argv) - 1; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        cr_assert_eq(pipe(p), 0);
+        child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                int null = open("/dev/null", O_WRONLY);
+                dup2(p[1], STDERR_FILENO);
+                dup2(null, STDOUT_FILENO);
+                if (setgroups(1, groups) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(126);
+                execv(ctl, (char **) argv);
+                _exit(127);
+        }
+        close(p[1]);
+        while (got < (ssize_t) size - 1 && (k = read(p[0], err + got, size - 1 - (size_t) got)) > 0)
+                got += k;
+        err[got] = 0;
+        close(p[0]);
+        cr_assert_eq(waitpid(child, &st, 0), child);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static int as_alice(uint16_t type, pid_t pid) {
@@ -560,4 +640,308 @@ Test(security, exec_of_a_setuid_program_after_authorization_is_refused) {
         unlink(wrapper);
         unlink(suid);
         rmdir(dir);
+}
+
+/* ---- Quotas: what one user may take of memcrd ---- */
+
+/* memcrd again, with other options; ready once its socket is the group's
+ * (it changes the group after binding it). */
+static void restart_daemon(const char *const *extra) {
+        struct stat st;
+
+        daemon_stop(&d, SIGTERM);
+        cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+        for (int i = 0; i < 500; i++) {
+                if (stat(d.sock, &st) >= 0 && st.st_gid == SOCKET_GROUP)
+                        return;
+                usleep(10 * 1000);
+        }
+        cr_assert_fail("the socket never became group %d's", SOCKET_GROUP);
+}
+
+#define CAROL 4444
+
+typedef struct Holder {
+        pid_t pid;
+        int release;           /* closing it lets the holder go */
+        unsigned ok, busy, closed;
+        char busy_text[256];
+} Holder;
+
+/* uid opens n connections one after another, and sends a version request on
+ * each (as a client that keeps its connections busy would); it keeps them
+ * all open until released. */
+static void hold_connections(Holder *h, uid_t uid, unsigned n) {
+        const gid_t groups[] = { SOCKET_GROUP };
+        int report[2], release[2];
+
+        *h = (Holder) {};
+        cr_assert_eq(pipe(report), 0);
+        cr_assert_eq(pipe(release), 0);
+        h->pid = fork();
+        cr_assert_geq(h->pid, 0);
+        if (h->pid == 0) {
+                Holder r = {};
+                char c;
+
+                close(report[0]);
+                close(release[1]);
+                signal(SIGPIPE, SIG_IGN);
+                if (setgroups(1, groups) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(1);
+                for (unsigned i = 0; i < n; i++) {
+                        Message m = {};
+                        int fd = daemon_connect(&d);
+
+                        if (fd < 0 || daemon_request_fd(fd, MSG_VERSION, 0, 0, &m) < 0)
+                                r.closed++;
+                        else if (m.result == MEMCR_OK)
+                                r.ok++;
+                        else if (m.result == MEMCR_ERR_BUSY) {
+                                if (r.busy++ == 0)
+                                        snprintf(r.busy_text, sizeof(r.busy_text), "%s", m.message ?: "");
+                        }
+                        message_done(&m);
+                        /* Kept open, answered or not. */
+                }
+                (void) !write(report[1], &r, sizeof(r));
+                (void) !read(release[0], &c, 1);
+                _exit(0);
+        }
+        close(report[1]);
+        close(release[0]);
+        Holder r;
+        cr_assert_eq(read(report[0], &r, sizeof(r)), (ssize_t) sizeof(r));
+        close(report[0]);
+        h->ok = r.ok;
+        h->busy = r.busy;
+        h->closed = r.closed;
+        memcpy(h->busy_text, r.busy_text, sizeof(h->busy_text));
+        h->release = release[1];
+        cr_log_info("uid %u: %u connections served, %u told busy (%s), %u closed", (unsigned) uid, h->ok, h->busy,
+                    h->busy_text, h->closed);
+}
+
+static void release_connections(Holder *h) {
+        int st;
+
+        close(h->release);
+        cr_assert_eq(waitpid(h->pid, &st, 0), h->pid);
+}
+
+/* The audit: one member of the socket's group kept all 256 connection
+ * slots; root got none of 8 answers. Now one user gets its share, and the
+ * others and root are served. */
+Test(security, one_user_cannot_take_every_connection) {
+        Holder alice;
+        unsigned served = 0;
+
+        hold_connections(&alice, ALICE, 256);
+        cr_assert_eq(alice.ok, 32, "alice holds %u connections", alice.ok);
+        cr_assert_gt(alice.busy, 0);
+        cr_assert_str_eq(alice.busy_text, "limit of 32 connections for uid 4242 reached");
+        for (int i = 0; i < 8; i++)
+                if (as_root(MSG_VERSION, 0) == MEMCR_OK)
+                        served++;
+        cr_assert_eq(served, 8, "root got %u of 8 answers", served);
+        cr_assert_eq(as_bob(MSG_VERSION, 0), MEMCR_OK);
+        const char *const logged[] = { "MESSAGE_ID=999aea784a394e1988f0f90686b11ad9", "MEMCR_LIMIT=connections",
+                                       "MEMCR_CALLER_UID=4242", NULL };
+        cr_assert(daemon_log_has(&d, logged), "the refusal was not logged");
+        release_connections(&alice);
+        /* Gone: alice is served again. */
+        cr_assert_eq(as_alice(MSG_VERSION, 0), MEMCR_OK);
+}
+
+/* Users other than root share --max-clients; root has its own share. */
+Test(security, root_keeps_connections_of_its_own) {
+        const char *const extra[] = { "--socket-group=7777", "--max-clients=4", "--max-clients-per-user=2", NULL };
+        Holder alice, bob, carol, root;
+        char text[256];
+
+        restart_daemon(extra);
+        hold_connections(&alice, ALICE, 3);
+        cr_assert_eq(alice.ok, 2);
+        cr_assert_eq(alice.busy, 1);
+        hold_connections(&bob, BOB, 2);
+        cr_assert_eq(bob.ok, 2);
+        /* Four connections of users other than root: nobody else but root. */
+        hold_connections(&carol, CAROL, 1);
+        cr_assert_eq(carol.ok, 0);
+        cr_assert_eq(carol.busy, 1);
+        cr_assert_str_eq(carol.busy_text, "limit of 4 connections of users other than root reached");
+        cr_assert_eq(request_as_text(0, MSG_VERSION, 0, text, sizeof(text)), MEMCR_OK);
+        hold_connections(&root, 0, 3);
+        cr_assert_eq(root.ok, 2);
+        cr_assert_str_eq(root.busy_text, "limit of 2 connections for uid 0 reached");
+        release_connections(&root);
+        release_connections(&carol);
+        release_connections(&bob);
+        release_connections(&alice);
+}
+
+/* The audit: one member froze ~505 processes, memcrd then ran out of
+ * descriptors and root's checkpoint failed. Now a user has a limit, users
+ * other than root together have one, and root's share is its own. */
+Test(security, frozen_processes_have_limits) {
+        const char *const extra[] = { "--socket-group=7777", "--max-frozen-per-user=2", "--max-frozen-processes=3",
+                                      NULL };
+        Target a[3], b[2], r;
+        char text[512], pid_arg[32];
+
+        restart_daemon(extra);
+        for (int i = 0; i < 3; i++)
+                cr_assert_eq(target_start_as(&a[i], small, ALICE, ALICE), 0);
+        for (int i = 0; i < 2; i++)
+                cr_assert_eq(target_start_as(&b[i], small, BOB, BOB), 0);
+        cr_assert_eq(target_start(&r, small), 0);
+
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, a[0].pid), MEMCR_OK);
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, a[1].pid), MEMCR_OK);
+        cr_assert_eq(request_as_text(ALICE, MSG_CHECKPOINT, a[2].pid, text, sizeof(text)), MEMCR_ERR_BUSY);
+        cr_assert_str_eq(text, "limit of 2 frozen processes for uid 4242 reached");
+        assert_untouched(&a[2]);
+        /* What memcrctl makes of it. */
+        snprintf(pid_arg, sizeof(pid_arg), "%d", a[2].pid);
+        const char *const args[] = { "checkpoint", pid_arg, NULL };
+        cr_assert_eq(memcrctl_as(ALICE, text, sizeof(text), args), 1, "%s", text);
+        cr_assert_not_null(strstr(text, "limit of 2 frozen processes for uid 4242 reached (busy)"), "%s", text);
+
+        /* Alice and Bob together: three. */
+        cr_assert_eq(as_bob(MSG_CHECKPOINT, b[0].pid), MEMCR_OK);
+        cr_assert_eq(request_as_text(BOB, MSG_CHECKPOINT, b[1].pid, text, sizeof(text)), MEMCR_ERR_BUSY);
+        cr_assert_str_eq(text, "limit of 3 frozen processes of users other than root reached");
+        assert_untouched(&b[1]);
+
+        /* Root's share is its own. */
+        cr_assert_eq(as_root(MSG_CHECKPOINT, r.pid), MEMCR_OK);
+        cr_assert_eq(as_root(MSG_CHECKPOINT, b[1].pid), MEMCR_OK);
+
+        /* Room again once one is restored. */
+        cr_assert_eq(as_alice(MSG_RESTORE, a[0].pid), MEMCR_OK);
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, a[2].pid), MEMCR_OK);
+
+        const char *const logged[] = { "MESSAGE_ID=999aea784a394e1988f0f90686b11ad9", "MEMCR_LIMIT=frozen",
+                                       "MEMCR_CALLER_UID=4343", NULL };
+        cr_assert(daemon_log_has(&d, logged), "the refusal was not logged");
+
+        cr_assert_eq(as_alice(MSG_RESTORE, a[1].pid), MEMCR_OK);
+        cr_assert_eq(as_alice(MSG_RESTORE, a[2].pid), MEMCR_OK);
+        cr_assert_eq(as_bob(MSG_RESTORE, b[0].pid), MEMCR_OK);
+        cr_assert_eq(as_root(MSG_RESTORE, b[1].pid), MEMCR_OK);
+        cr_assert_eq(as_root(MSG_RESTORE, r.pid), MEMCR_OK);
+        for (int i = 0; i < 3; i++)
+                verify(&a[i]);
+        for (int i = 0; i < 2; i++)
+                verify(&b[i]);
+        verify(&r);
+}
+
+/* Whether another user's process is frozen is none of a caller's business:
+ * status, restore and checkpoint get the same denial either way. */
+Test(security, other_users_processes_reveal_nothing) {
+        static const uint16_t ops[] = { MSG_STATUS, MSG_RESTORE };
+        char running[512], frozen[512], text[512];
+        Target t, u;
+
+        cr_assert_eq(target_start_as(&t, small, ALICE, ALICE), 0);
+        cr_assert_eq(target_start_as(&u, small, ALICE, ALICE), 0);
+        for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
+                cr_assert_eq(request_as_text(BOB, ops[i], t.pid, running, sizeof(running)), MEMCR_ERR_DENIED,
+                             "%s", running);
+                cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+                cr_assert_eq(request_as_text(BOB, ops[i], t.pid, frozen, sizeof(frozen)), MEMCR_ERR_DENIED, "%s",
+                             frozen);
+                cr_assert_str_eq(running, frozen);
+                cr_assert_eq(as_alice(MSG_RESTORE, t.pid), MEMCR_OK);
+        }
+        /* A checkpoint of a frozen process of another user: denied as for one
+         * that is not frozen. */
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, t.pid), MEMCR_OK);
+        cr_assert_eq(request_as_text(BOB, MSG_CHECKPOINT, t.pid, frozen, sizeof(frozen)), MEMCR_ERR_DENIED);
+        cr_assert_eq(request_as_text(BOB, MSG_CHECKPOINT, u.pid, running, sizeof(running)), MEMCR_ERR_DENIED);
+        cr_assert_not_null(strstr(frozen, "target's uids differ"), "%s", frozen);
+        cr_assert_not_null(strstr(running, "target's uids differ"), "%s", running);
+        /* The owner is told. */
+        cr_assert_eq(request_as_text(ALICE, MSG_STATUS, u.pid, text, sizeof(text)), MEMCR_ERR_NOT_FROZEN, "%s", text);
+        cr_assert_eq(as_alice(MSG_RESTORE, t.pid), MEMCR_OK);
+        verify(&t);
+        verify(&u);
+}
+
+/* ---- Without polkit ---- */
+
+/* A bus of our own where nobody provides org.freedesktop.PolicyKit1, given
+ * to memcrd as its system bus. Returns dbus-daemon's PID. */
+static pid_t bus_without_polkit(char *address, size_t size) {
+        char path[160], listen[200];
+        pid_t bus;
+
+        snprintf(path, sizeof(path), "%s/bus", d.dir);
+        snprintf(listen, sizeof(listen), "--address=unix:path=%s", path);
+        snprintf(address, size, "unix:path=%s", path);
+        bus = fork();
+        cr_assert_geq(bus, 0);
+        if (bus == 0) {
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+                dup2(null, STDERR_FILENO);
+                execlp("dbus-daemon", "dbus-daemon", "--session", "--nofork", "--nopidfile", listen, (char *) NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 500 && access(path, F_OK) < 0; i++)
+                usleep(10 * 1000);
+        if (access(path, F_OK) < 0) {
+                kill(bus, SIGKILL);
+                waitpid(bus, NULL, 0);
+                cr_skip_test("no dbus-daemon to run a bus without polkit");
+        }
+        return bus;
+}
+
+/* polkit is only Recommended: without it, root and what the rules allow
+ * work; what needs polkit is denied, and the answer says polkit is not
+ * there (it once said "Operation not possible due to RF-kill", an error
+ * name turned into an errno). */
+Test(security, without_polkit_root_and_the_rules_still_work) {
+        const char *const extra[] = { "--socket-group=7777", "--polkit=yes", NULL };
+        char address[200], text[512];
+        Target a, b;
+        pid_t bus;
+
+        bus = bus_pid = bus_without_polkit(address, sizeof(address));
+        setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1);
+        restart_daemon(extra);
+        /* Logged once it is ready, a moment after its socket is there. */
+        const char *const polkit_on[] = { "memcrd started", "MEMCR_POLKIT=yes", NULL };
+        for (int i = 0; i < 500 && !daemon_log_has(&d, polkit_on); i++)
+                usleep(10 * 1000);
+        cr_assert(daemon_log_has(&d, polkit_on), "memcrd did not take the bus for polkit");
+
+        cr_assert_eq(target_start_as(&a, small, ALICE, ALICE), 0);
+        cr_assert_eq(target_start_as(&b, small, BOB, BOB), 0);
+        /* The rules allow it: polkit is not asked. */
+        cr_assert_eq(as_alice(MSG_CHECKPOINT, a.pid), MEMCR_OK);
+        cr_assert_eq(as_alice(MSG_RESTORE, a.pid), MEMCR_OK);
+        /* Root: neither. */
+        cr_assert_eq(as_root(MSG_CHECKPOINT, b.pid), MEMCR_OK);
+        cr_assert_eq(as_root(MSG_RESTORE, b.pid), MEMCR_OK);
+        /* Only polkit could allow this, and it is not there: said so. */
+        cr_assert_eq(request_as_text(ALICE, MSG_CHECKPOINT, b.pid, text, sizeof(text)), MEMCR_ERR_DENIED, "%s", text);
+        cr_log_info("%s", text);
+        cr_assert_not_null(strstr(text, "target's uids differ from the caller's uid, and polkit is not available "
+                                        "(org.freedesktop.PolicyKit1 not activatable): "),
+                           "%s", text);
+        cr_assert_null(strstr(text, "RF-kill"));
+        assert_untouched(&b);
+        assert_denial_logged(b.pid, "MEMCR_AUTH=polkit");
+        assert_denial_logged(b.pid, "polkit is not available (org.freedesktop.PolicyKit1 not activatable)");
+
+        verify(&a);
+        verify(&b);
+        daemon_stop(&d, SIGTERM);
+        kill(bus, SIGTERM);
+        waitpid(bus, NULL, 0);
+        bus_pid = 0;
 }

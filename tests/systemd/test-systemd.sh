@@ -486,6 +486,35 @@ stops_at_once() {
 
 seccomp_on() { [ "$(proc_status "$1" Seccomp)" = "Seccomp:2 " ]; }
 
+# held_through_socket PID: PID is traced by the main process of a watcher
+# unit started for a connection to memcr-watch.socket
+# (memcr-watch@N-PID-UID.service), in memcr.slice.
+held_through_socket() {
+        local p=$1 w u unit=
+        w=$(tracer_of "$p")
+        for u in $(ct_run systemctl list-units --no-legend --plain 'memcr-watch@*' | awk '{ print $1 }'); do
+                [ "$(unit_pid "$u")" = "$w" ] && unit=$u
+        done
+        echo "$p is traced by $w, of '$unit'"
+        [[ $unit =~ ^memcr-watch@[0-9]+-[0-9]+-[0-9]+\.service$ ]] &&
+                ct_run grep -qx "0::/memcr.slice/$unit" "/proc/$w/cgroup"
+}
+
+# denied_naming_polkit USER PID: USER's checkpoint of PID is denied (exit
+# status 3), and the answer says polkit is not there, in words.
+denied_naming_polkit() {
+        local out st
+        out=$(mc "$1" checkpoint "$2" 2>&1)
+        st=$?
+        echo "$out"
+        [ "$st" = 3 ] && echo "$out" | grep -F 'polkit is not available (org.freedesktop.PolicyKit1 not activatable)' >/dev/null &&
+                ! echo "$out" | grep -i 'rf-kill' >/dev/null
+}
+
+fallback_logged() {
+        ct_run journalctl --no-pager -o cat -u memcr.service | grep 'starting watchers through /run/memcr/spawn-watcher.sock' >/dev/null
+}
+
 no_failed_units() {
         local failed
         failed=$(ct_run systemctl list-units --failed --no-legend --plain)
@@ -524,7 +553,8 @@ ct_run systemctl daemon-reload
 setup_users
 
 # --- the installed files
-verify_units "$unitdir/memcr.socket" "$unitdir/memcr.service" "$unitdir/memcr-watch@.service" "$unitdir/memcr.slice"
+verify_units "$unitdir/memcr.socket" "$unitdir/memcr.service" "$unitdir/memcr-watch@.service" \
+        "$unitdir/memcr-watch.socket" "$unitdir/memcr.slice"
 security_score memcr.service 1.5
 security_score memcr-watch@1.service 1.5
 check "sysusers.d: system user memcr, home /var/lib/memcr, no login" memcr_user_ok
@@ -687,6 +717,36 @@ if target_start_unit t5 alice SystemCallFilter=@system-service MemoryDenyWriteEx
 else
         fail "starting memcr-test-target as a service with SystemCallFilter=@system-service"
 fi
+
+# --- without polkit (it is only recommended): systemd does not let memcrd's
+# user start memcr-watch@PID.service, so memcrd starts its watchers through
+# memcr-watch.socket; root and what memcr's rules allow need no polkit, and
+# whoever needs it is told it is not there
+ct_run systemctl stop polkit.service
+ct_run systemctl mask --runtime polkit.service >/dev/null 2>&1
+ct_run systemctl stop memcr.service 2>/dev/null
+if target_start t8 alice && target_start t9 bob &&
+        ct_run sh -c 'sleep 600 >/dev/null 2>&1 & echo $! >/run/memcr-test/root2.pid'; then
+        p8=${T_PID[t8]}
+        p9=${T_PID[t9]}
+        pr=$(ct_run cat /run/memcr-test/root2.pid)
+        expect_status 0 "polkit masked: root checkpoints $pr" mc root checkpoint "$pr"
+        check "$pr is held by a watcher unit started through memcr-watch.socket" held_through_socket "$pr"
+        check "journal: memcrd says it starts watchers through memcr-watch.socket" fallback_logged
+        expect_status 0 "polkit masked: alice checkpoints her own $p8" mc alice checkpoint "$p8"
+        check "polkit masked: alice's checkpoint of bob's $p9 is denied, naming polkit" denied_naming_polkit alice "$p9"
+        check "bob's $p9 untouched" not_traced "$p9"
+        expect_status 0 "polkit masked: root restores $pr" mc root restore "$pr"
+        expect_status 0 "polkit masked: alice restores $p8" mc alice restore "$p8"
+        check "$pr runs again, not traced" is_running_free "$pr"
+        check "memcr-test-target $p8: every byte verified" target_verify t8
+        check "memcr-test-target $p9: every byte verified" target_verify t9
+        check "the watcher units started through the socket are gone" wait_for 10 no_units 'memcr-watch@*'
+        ct_run kill "$pr"
+else
+        fail "starting alice's, bob's and root's processes"
+fi
+ct_run systemctl unmask --runtime polkit.service >/dev/null 2>&1
 
 check "no failed units" no_failed_units
 ct_shutdown

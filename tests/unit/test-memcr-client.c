@@ -517,6 +517,30 @@ Test(client, connection_closed_before_reply) {
         server_finish(&s);
 }
 
+/* memcrd answers one request, then closes the connection between requests
+ * (its connection lifetime is over); the next request connects again. */
+static void serve_one_then_close(int fd, unsigned index) {
+        Message q = recv_request(fd, MSG_STATUS);
+        message_done(&q);
+        send_info_reply(fd, index == 0 ? 5 : 6, index == 0 ? "first" : "second", 0);
+}
+
+Test(client, connection_closed_between_requests_is_reopened) {
+        Server s;
+        MemcrClient *c = NULL;
+        MemcrReply reply;
+
+        server_start(&s, serve_one_then_close, 2);
+        cr_assert_eq(memcr_client_connect(s.path, &c), 0);
+        cr_assert_eq(memcr_client_status(c, 5, &reply), 0);
+        cr_assert_str_eq(reply.info.comm, "first");
+        usleep(100 * 1000); /* the fake memcrd has closed it */
+        cr_assert_eq(memcr_client_status(c, 6, &reply), 0);
+        cr_assert_str_eq(reply.info.comm, "second");
+        memcr_client_free(c);
+        server_finish(&s);
+}
+
 static void serve_nothing(int fd, unsigned index) {
 }
 

@@ -232,13 +232,23 @@ static const Row rows[] = {
           DENY(-EALREADY) },
         { "already frozen, by root", CK, C_ROOT, T_USER(ALICE), .frozen = true, .frozen_by = ALICE,
           DENY(-EALREADY) },
+        /* Whether another user's process is frozen is not told to those
+         * who may not see it: the same denial either way. */
         { "already frozen, third user, polkit", CK, C_CAROL, T_USER(ALICE), .frozen = true,
-          .frozen_by = ALICE, .polkit = true, DENY(-EALREADY) },
+          .frozen_by = ALICE, .polkit = true, POLKIT, R_UIDS },
+        { "already frozen, third user, no polkit", CK, C_CAROL, T_USER(ALICE), .frozen = true,
+          .frozen_by = ALICE, DENY(-EPERM), R_UIDS },
+        { "status of another user's process that is not frozen", ST, C_BOB, T_USER(ALICE), DENY(-EPERM),
+          R_OWNER },
+        { "status of another user's process that is not frozen, polkit", ST, C_BOB, T_USER(ALICE),
+          .polkit = true, POLKIT, R_OWNER },
+        { "restore of another user's process that is not frozen", RS, C_BOB, T_USER(ALICE), DENY(-EPERM),
+          R_OWNER },
+        { "status of root's process that is not frozen", ST, C_ALICE, T_ROOT, DENY(-EPERM), R_OWNER },
         { "unknown operation", _POLICY_OP_MAX, C_ROOT, T_USER(ALICE), DENY(-EINVAL) },
 };
 
 static void run(const Row *row, bool polkit, PolicyDecision *ret) {
-        static const pid_t watchers[] = { WATCHER_PID_A, WATCHER_PID_B };
         gid_t groups[ELEMENTSOF(row->caller.groups)];
         CallerCreds caller = {
                 .pid = 7777,
@@ -265,8 +275,10 @@ static void run(const Row *row, bool polkit, PolicyDecision *ret) {
                 .caller = &caller,
                 .target = &target,
                 .daemon_pid = DAEMON_PID,
-                .watcher_pids = watchers,
-                .n_watcher_pids = ELEMENTSOF(watchers),
+                /* memcrd recognises its watchers (see manager_is_own_process()). */
+                .own_process = row->target.pid == WATCHER_PID_A || row->target.pid == WATCHER_PID_B
+                                       ? "a watcher process is never a target"
+                                       : NULL,
                 .target_frozen = row->frozen,
                 .frozen_by_uid = row->frozen_by,
                 .polkit_available = polkit,
@@ -317,4 +329,37 @@ Test(policy, table) {
         cr_assert_null(policy_verdict_to_string(_POLICY_VERDICT_MAX));
         cr_assert_str_eq(policy_op_to_string(POLICY_OP_RESTORE), "restore");
         cr_assert_null(policy_op_to_string(_POLICY_OP_MAX));
+}
+
+/* For every caller that the rules do not allow, a restore or status request
+ * gets the same answer whether the target is frozen or not; and so does a
+ * checkpoint request. */
+Test(policy, frozen_state_is_not_told_to_others) {
+        static const TestCaller callers[] = { C_BOB, C_CAROL, C_ALICE_NOGROUPS };
+        static const TestTarget targets[] = { T_USER(ROOT), T_USER(ALICE), T_ROOT };
+        static const PolicyOp ops[] = { CK, RS, ST };
+
+        for (size_t o = 0; o < ELEMENTSOF(ops); o++)
+                for (size_t i = 0; i < ELEMENTSOF(callers); i++)
+                        for (size_t t = 0; t < ELEMENTSOF(targets); t++)
+                                for (int polkit = 0; polkit <= 1; polkit++) {
+                                        Row frozen = { "frozen", ops[o], callers[i], targets[t], .frozen = true,
+                                                       .frozen_by = ROOT, .polkit = polkit };
+                                        Row running = frozen;
+                                        PolicyDecision a, b;
+
+                                        running.frozen = false;
+                                        run(&frozen, polkit, &a);
+                                        run(&running, polkit, &b);
+                                        if (a.verdict == POLICY_ALLOW || b.verdict == POLICY_ALLOW)
+                                                continue; /* the caller may see it */
+                                        if (a.error != -EPERM && b.error != -EPERM)
+                                                continue;
+                                        cr_assert_eq(a.verdict, b.verdict, "op %d caller %zu target %zu: %s / %s",
+                                                     ops[o], i, t, policy_verdict_to_string(a.verdict),
+                                                     policy_verdict_to_string(b.verdict));
+                                        cr_assert_eq(a.error, b.error, "op %d caller %zu target %zu: %d / %d",
+                                                     ops[o], i, t, a.error, b.error);
+                                        cr_assert_str_eq(a.reason, b.reason);
+                                }
 }

@@ -190,3 +190,47 @@ Test(protocol, result_mapping) {
         cr_assert_eq(memcr_result_from_errno(-EIO), MEMCR_ERR_FAILED);
         cr_assert_str_eq(memcr_result_to_string(MEMCR_ERR_DENIED), "denied");
 }
+
+/* A limit of memcrd's reached is "busy": try again later. */
+Test(protocol, limit_is_busy) {
+        cr_assert_eq(memcr_result_from_errno(-EUSERS), MEMCR_ERR_BUSY);
+}
+
+/* Every time a request names is bounded: nothing that overflows the
+ * microseconds and timers it ends up in gets through. */
+Test(protocol, request_values_are_bounded) {
+        static const uint16_t types[] = { MSG_CHECKPOINT, MSG_RESTORE, MSG_STATUS };
+        char buf[256];
+
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                Message m = { .type = types[i] };
+
+                message_set_u32(&m, TAG_PID, 42);
+                cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), 0);
+                message_set_u64(&m, TAG_TIMEOUT_MSEC, MEMCR_MAX_TIMEOUT_MSEC);
+                cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), 0);
+                message_set_u64(&m, TAG_TIMEOUT_MSEC, MEMCR_MAX_TIMEOUT_MSEC + 1);
+                cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), -EINVAL);
+                cr_assert_not_null(strstr(buf, "time limit of 315360000001 ms is out of range"), "%s", buf);
+                message_set_u64(&m, TAG_TIMEOUT_MSEC, UINT64_MAX);
+                cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), -EINVAL);
+                message_done(&m);
+        }
+
+        Message m = { .type = MSG_CHECKPOINT };
+        message_set_u32(&m, TAG_PID, 42);
+        message_set_u64(&m, TAG_MAX_FROZEN_SEC, MEMCR_MAX_FROZEN_SEC);
+        cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), 0);
+        /* 2^63 + 1: accepted once, then the watcher's timer failed. */
+        message_set_u64(&m, TAG_MAX_FROZEN_SEC, (UINT64_C(1) << 63) + 1);
+        cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), -EINVAL);
+        cr_assert_not_null(strstr(buf, "maximum frozen time of 9223372036854775809 s is out of range (at most "
+                                       "315360000 s, 10 years)"),
+                           "%s", buf);
+        message_set_u64(&m, TAG_MAX_FROZEN_SEC, 0);
+        message_set_u32(&m, TAG_FLAGS, REQUEST_FLAG_LAZY | REQUEST_FLAG_EAGER);
+        cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), -EINVAL);
+        message_set_u32(&m, TAG_FLAGS, REQUEST_FLAG_LAZY);
+        cr_assert_eq(request_check_values(&m, buf, sizeof(buf)), 0);
+        message_done(&m);
+}
