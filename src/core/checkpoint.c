@@ -134,57 +134,18 @@ static void kill_target(Frozen *f, Parasite *p) {
         memcr_kill(f);
 }
 
-/* The pages holding the process's command line and environment: whoever
- * looks at a frozen process (ps, pgrep -f, /proc/PID/cmdline) reads them.
- * They are dumped like the rest but stay in memory. [0, 0) if unknown. */
-static void arg_env_pages(pid_t pid, uint64_t *ret_start, uint64_t *ret_end) {
-        _cleanup_free_ char *buf = NULL;
-        unsigned long long v[4];
-        char path[64];
-        const char *p;
-
-        *ret_start = *ret_end = 0;
-        snprintf(path, sizeof(path), "/proc/%i/stat", pid);
-        if (read_full_file(path, 4096, &buf, NULL) < 0 || !(p = strrchr(buf, ')')))
-                return;
-        /* Fields 48-51: arg_start, arg_end, env_start, env_end. Each step
-         * moves p to the space before the next field, from field 3 on. */
-        for (int field = 3; field <= 48 && p; field++)
-                p = strchr(p + 1, ' ');
-        if (!p || sscanf(p, " %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) != 4)
-                return;
-        uint64_t start = MIN(v[0], v[2]), end = MAX(v[1], v[3]);
-        /* Both lie together at the top of the main stack; anything else
-         * (a process that moved them with prctl) is not worth keeping. */
-        if (start == 0 || end <= start || end - start > 1024 * 1024)
-                return;
-        *ret_start = ALIGN_DOWN(start, (uint64_t) getpagesize());
-        *ret_end = ALIGN_TO(end, (uint64_t) getpagesize());
-}
-
-static int drop_pages(Parasite *p, pid_t pid, const PageRangeList *ranges, size_t *ret_done) {
+static int drop_pages(Parasite *p, const PageRangeList *ranges, size_t *ret_done) {
         _cleanup_free_ struct parasite_range *pr = NULL;
-        uint64_t keep_start, keep_end;
-        size_t n = 0;
 
-        arg_env_pages(pid, &keep_start, &keep_end);
-        /* Cutting one hole out of the ranges adds at most one. */
-        pr = malloc((ranges->n + 1) * sizeof(*pr));
+        pr = malloc(MAX(ranges->n, (size_t) 1) * sizeof(*pr));
         if (!pr)
                 return -ENOMEM;
-        for (size_t i = 0; i < ranges->n; i++) {
-                uint64_t a = ranges->ranges[i].start, b = ranges->ranges[i].end;
-
-                if (keep_end > a && keep_start < b) {
-                        if (keep_start > a)
-                                pr[n++] = (struct parasite_range) { .start = a, .len = keep_start - a };
-                        if (keep_end < b)
-                                pr[n++] = (struct parasite_range) { .start = keep_end, .len = b - keep_end };
-                        continue;
-                }
-                pr[n++] = (struct parasite_range) { .start = a, .len = b - a };
-        }
-        return parasite_madvise(p, pr, n, MADV_DONTNEED, ret_done);
+        for (size_t i = 0; i < ranges->n; i++)
+                pr[i] = (struct parasite_range) {
+                        .start = ranges->ranges[i].start,
+                        .len = ranges->ranges[i].end - ranges->ranges[i].start,
+                };
+        return parasite_madvise(p, pr, ranges->n, MADV_DONTNEED, ret_done);
 }
 
 static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **ret) {
@@ -303,7 +264,7 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
                 return r;
         size_t done = 0;
         f->memory_out = true;
-        r = drop_pages(p, pid, &ranges, &done);
+        r = drop_pages(p, &ranges, &done);
         if (r < 0) {
                 int k;
 
