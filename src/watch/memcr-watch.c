@@ -432,7 +432,10 @@ static pid_t memory_shared_with(pid_t pid) {
                         break; /* no kcmp(): nothing to compare with */
                 if (r != 0)
                         continue;
-                if (parent_of(q) == pid && is_vfork_child(pid, q))
+                pid_t parent = parent_of(q);
+                if (parent == 0)
+                        continue; /* gone meanwhile: it shares nothing any more */
+                if (parent == pid && is_vfork_child(pid, q))
                         continue;
                 found = q;
         }
