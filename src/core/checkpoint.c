@@ -13,6 +13,7 @@
 #include "memcr.h"
 #include "fd-boundary.h"
 #include "parasite.h"
+#include "procfs.h"
 #include "seccomp-probe.h"
 #include "transfer.h"
 #include "vma.h"
@@ -20,17 +21,9 @@
 #define DEFAULT_STOP_TIMEOUT (2 * USEC_PER_SEC)
 
 uint64_t proc_rss_bytes(pid_t pid) {
-        _cleanup_free_ char *buf = NULL;
-        char path[64];
-        const char *p;
+        uint64_t kib;
 
-        snprintf(path, sizeof(path), "/proc/%i/status", pid);
-        if (read_full_file(path, 64 * 1024, &buf, NULL) < 0)
-                return 0;
-        p = strstr(buf, "\nVmRSS:");
-        if (!p)
-                return 0;
-        return strtoull(p + strlen("\nVmRSS:"), NULL, 10) * 1024;
+        return procfs_status_u64(pid, 0, "VmRSS", &kib) < 0 ? 0 : kib * 1024;
 }
 
 /* Scan v, leaving out the parasite's own mappings: the kernel may have merged

@@ -12,55 +12,32 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
-
-static void task_comm(pid_t pid, pid_t tid, char *buf, size_t size) {
-        _cleanup_free_ char *c = NULL;
-        char path[96];
-
-        snprintf(path, sizeof(path), "/proc/%i/task/%i/comm", pid, tid);
-        if (read_full_file(path, 64, &c, NULL) < 0) {
-                snprintf(buf, size, "?");
-                return;
-        }
-        c[strcspn(c, "\n")] = 0;
-        snprintf(buf, size, "%s", c);
-}
+#include "procfs.h"
 
 /* A task of t's process that we do not hold stopped. */
 static pid_t unheld_task(const Tracee *t) {
-        char path[64];
-        struct dirent *de;
-        pid_t found = 0;
-        DIR *d;
+        _cleanup_free_ pid_t *tids = NULL;
+        size_t n = 0;
 
-        snprintf(path, sizeof(path), "/proc/%i/task", t->pid);
-        d = opendir(path);
-        if (!d)
+        if (procfs_list(t->pid, &tids, &n) < 0)
                 return 0;
-        while (found == 0 && (de = readdir(d))) {
-                pid_t tid = (pid_t) atoi(de->d_name);
-                if (tid > 0 && !tracee_has_thread(t, tid))
-                        found = tid;
-        }
-        closedir(d);
-        return found;
+        for (size_t i = 0; i < n; i++)
+                if (!tracee_has_thread(t, tids[i]))
+                        return tids[i];
+        return 0;
 }
 
 /* Another process whose descriptor table is pid's. */
 static pid_t table_sharer(pid_t pid) {
-        struct dirent *de;
-        pid_t found = 0;
-        DIR *d = opendir("/proc");
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
 
-        if (!d)
+        if (procfs_list(0, &pids, &n) < 0)
                 return 0;
-        while (found == 0 && (de = readdir(d))) {
-                pid_t q = (pid_t) atoi(de->d_name);
-                if (q > 0 && q != pid && syscall(SYS_kcmp, pid, q, KCMP_FILES, 0, 0) == 0)
-                        found = q;
-        }
-        closedir(d);
-        return found;
+        for (size_t i = 0; i < n; i++)
+                if (pids[i] != pid && syscall(SYS_kcmp, pid, pids[i], KCMP_FILES, 0, 0) == 0)
+                        return pids[i];
+        return 0;
 }
 
 int fd_table_private(const Tracee *t, char *reason, size_t size) {
@@ -69,7 +46,7 @@ int fd_table_private(const Tracee *t, char *reason, size_t size) {
 
         q = unheld_task(t);
         if (q > 0) {
-                task_comm(t->pid, q, comm, sizeof(comm));
+                (void) procfs_comm(t->pid, q, comm, sizeof(comm));
                 snprintf(reason, size,
                          "its task %i (%s) cannot be held stopped (an io_uring worker, say) and acts in its "
                          "descriptor table, where a lazy restore needs a privileged descriptor for a moment",
@@ -78,7 +55,7 @@ int fd_table_private(const Tracee *t, char *reason, size_t size) {
         }
         q = table_sharer(t->pid);
         if (q > 0) {
-                task_comm(q, q, comm, sizeof(comm));
+                (void) procfs_comm(q, 0, comm, sizeof(comm));
                 snprintf(reason, size,
                          "it shares its descriptor table with process %i (%s, clone(CLONE_FILES)), which could take "
                          "the privileged descriptor a lazy restore needs there for a moment",

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "macro.h"
 #include "proc-creds.h"
+#include "procfs.h"
 
 #define PROC_STAT_MAX (64 * 1024)
 #define PROC_STATUS_MAX (64 * 1024)
@@ -63,29 +64,13 @@ static int parse_dec(const char **p, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
-/* The value of "key" in /proc/PID/status: the text right after it, if key
- * starts a line. */
-static const char *status_field(const char *text, const char *key) {
-        const char *line = text;
-
-        while (line && *line) {
-                const char *v = startswith(line, key);
-                if (v)
-                        return v;
-                line = strchr(line, '\n');
-                if (line)
-                        line++;
-        }
-        return NULL;
-}
-
-/* "Uid:" and "Gid:" lines: real, effective, saved and filesystem id. */
+/* "Uid" and "Gid" lines: real, effective, saved and filesystem id. */
 static int parse_ids(const char *text, const char *key, uint32_t ret[static _PROC_ID_MAX]) {
         uint32_t ids[_PROC_ID_MAX];
         const char *p;
         int r;
 
-        p = status_field(text, key);
+        p = procfs_status_find(text, key);
         if (!p)
                 return -EBADMSG;
         for (size_t i = 0; i < _PROC_ID_MAX; i++) {
@@ -111,7 +96,7 @@ static int parse_cap_mask(const char *text, const char *key, uint64_t *ret) {
         uint64_t v = 0;
         size_t n = 0;
 
-        p = status_field(text, key);
+        p = procfs_status_find(text, key);
         if (!p)
                 return -ENOENT;
         while (*p == ' ' || *p == '\t')
@@ -137,16 +122,16 @@ int proc_status_parse(const char *text, ProcCreds *c) {
         assert(text);
         assert(c);
 
-        r = parse_ids(text, "Uid:", uid);
+        r = parse_ids(text, "Uid", uid);
         if (r < 0)
                 return r;
-        r = parse_ids(text, "Gid:", gid);
+        r = parse_ids(text, "Gid", gid);
         if (r < 0)
                 return r;
-        if (parse_cap_mask(text, "CapInh:", &inh) < 0 || parse_cap_mask(text, "CapPrm:", &prm) < 0 ||
-            parse_cap_mask(text, "CapEff:", &eff) < 0 || parse_cap_mask(text, "CapBnd:", &bnd) < 0)
+        if (parse_cap_mask(text, "CapInh", &inh) < 0 || parse_cap_mask(text, "CapPrm", &prm) < 0 ||
+            parse_cap_mask(text, "CapEff", &eff) < 0 || parse_cap_mask(text, "CapBnd", &bnd) < 0)
                 return -EBADMSG;
-        r = parse_cap_mask(text, "CapAmb:", &amb);
+        r = parse_cap_mask(text, "CapAmb", &amb);
         if (r == -ENOENT)
                 amb = 0; /* kernel without ambient capabilities */
         else if (r < 0)

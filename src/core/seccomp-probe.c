@@ -13,24 +13,19 @@
 #include "log.h"
 #include "macro.h"
 #include "parasite.h"
+#include "procfs.h"
 #include "seccomp-probe.h"
 
 /* Seccomp mode of one thread (/proc/PID/task/TID/status): 0 none, 1 strict,
  * 2 filter; -errno if unknown. */
 static int thread_seccomp_mode(pid_t pid, pid_t tid) {
-        _cleanup_free_ char *buf = NULL;
-        char path[96];
-        const char *p;
+        uint64_t mode;
         int r;
 
-        snprintf(path, sizeof(path), "/proc/%i/task/%i/status", pid, tid);
-        r = read_full_file(path, 64 * 1024, &buf, NULL);
-        if (r < 0)
-                return r;
-        p = strstr(buf, "\nSeccomp:");
-        if (!p)
+        r = procfs_status_u64(pid, tid, "Seccomp", &mode);
+        if (r == -ENODATA)
                 return 0; /* a kernel without seccomp */
-        return atoi(p + strlen("\nSeccomp:"));
+        return r < 0 ? r : (int) mode;
 }
 
 /* Everything memcr asks of a target, in the copy: the parasite's two

@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "procfs.h"
 #include "tracee.h"
 
 #ifndef NT_X86_SHSTK
@@ -68,44 +69,7 @@ enum wait_kind {
         WAIT_TRAP_STOP,
 };
 
-int proc_task_state(pid_t pid, pid_t tid, char *ret_state) {
-        char path[64], buf[1024];
-        _cleanup_close_ int fd = -EBADF;
-        ssize_t n;
-        char *p;
-
-        snprintf(path, sizeof(path), "/proc/%i/task/%i/stat", pid, tid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? -ESRCH : -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
-        p = strrchr(buf, ')');
-        if (!p || p[1] != ' ' || !p[2])
-                return -EIO;
-        *ret_state = p[2];
-        return 0;
-}
-
 static void reap_all(Tracee *t);
-
-static int tracer_pid_of(pid_t pid) {
-        _cleanup_free_ char *buf = NULL;
-        char path[64];
-        const char *p;
-        int r;
-
-        snprintf(path, sizeof(path), "/proc/%i/status", pid);
-        r = read_full_file(path, 64 * 1024, &buf, NULL);
-        if (r < 0)
-                return r;
-        p = strstr(buf, "\nTracerPid:");
-        if (!p)
-                return -EIO;
-        return atoi(p + strlen("\nTracerPid:"));
-}
 
 bool tracee_has_thread(const Tracee *t, pid_t tid) {
         for (size_t i = 0; i < t->n_threads; i++)
@@ -184,44 +148,6 @@ static int wait_initial_stop(Tracee *t, pid_t tid, usec_t deadline) {
                         return -errno;
         }
         return -EIO;
-}
-
-static int list_tasks(pid_t pid, pid_t **ret, size_t *ret_n) {
-        _cleanup_free_ pid_t *tids = NULL;
-        size_t n = 0, allocated = 0;
-        char path[64];
-        DIR *d;
-        struct dirent *de;
-
-        snprintf(path, sizeof(path), "/proc/%i/task", pid);
-        d = opendir(path);
-        if (!d)
-                return errno == ENOENT ? -ESRCH : -errno;
-        while ((de = readdir(d))) {
-                char *end;
-                long v;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                v = strtol(de->d_name, &end, 10);
-                if (*end || v <= 0)
-                        continue;
-                if (n == allocated) {
-                        size_t a = MAX(allocated * 2, (size_t) 16);
-                        pid_t *p = realloc(tids, a * sizeof(pid_t));
-                        if (!p) {
-                                closedir(d);
-                                return -ENOMEM;
-                        }
-                        tids = p;
-                        allocated = a;
-                }
-                tids[n++] = (pid_t) v;
-        }
-        closedir(d);
-        *ret = TAKE_PTR(tids);
-        *ret_n = n;
-        return 0;
 }
 
 static int add_thread(Tracee *t, pid_t tid) {
@@ -328,7 +254,7 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                 _cleanup_free_ pid_t *tids = NULL;
                 size_t n_tids = 0, first_new = t->n_threads;
 
-                r = list_tasks(pid, &tids, &n_tids);
+                r = procfs_list(pid, &tids, &n_tids);
                 if (r < 0)
                         return r;
 
@@ -337,7 +263,7 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
 
                         if (tracee_has_thread(t, tids[i]))
                                 continue;
-                        if (proc_task_state(pid, tids[i], &state) < 0)
+                        if (procfs_stat(pid, tids[i], &state, NULL) < 0)
                                 continue; /* gone */
                         if (state == 'Z' || state == 'X')
                                 continue; /* exited thread (e.g. a leader that called pthread_exit) */
@@ -346,7 +272,8 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                                 if (errno == ESRCH)
                                         continue;
                                 r = -errno;
-                                if (r == -EPERM && tracer_pid_of(pid) > 0)
+                                pid_t tracer = 0;
+                                if (r == -EPERM && procfs_tracer(pid, 0, &tracer) >= 0 && tracer > 0)
                                         r = -EBUSY;
                                 return log_debug_errno(r, "PTRACE_SEIZE of %i failed: %m", tids[i]);
                         }
@@ -378,7 +305,7 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                                 t->threads[i].stopped = true;
                         if (r == -ETIMEDOUT) {
                                 char state = '?';
-                                (void) proc_task_state(pid, t->threads[i].tid, &state);
+                                (void) procfs_stat(pid, t->threads[i].tid, &state, NULL);
                                 return log_debug_errno(r, "thread %i did not stop (state %c)",
                                                        t->threads[i].tid, state);
                         }
@@ -1012,7 +939,7 @@ bool tracee_is_dead(Tracee *t) {
 
                 if (t->threads[i].reaped)
                         continue;
-                if (proc_task_state(t->pid, t->threads[i].tid, &state) < 0)
+                if (procfs_stat(t->pid, t->threads[i].tid, &state, NULL) < 0)
                         continue;
                 if (state != 'Z' && state != 'X')
                         return false;

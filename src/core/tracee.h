@@ -113,5 +113,3 @@ int tracee_peek(Tracee *t, uint64_t addr, void *buf, size_t len);
 /* Is this tid one of ours? */
 bool tracee_has_thread(const Tracee *t, pid_t tid);
 
-/* True if the kernel thread / zombie checks fail etc. */
-int proc_task_state(pid_t pid, pid_t tid, char *ret_state);

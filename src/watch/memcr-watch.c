@@ -40,6 +40,7 @@
 #include "memcr.h"
 #include "pidfd-util.h"
 #include "privileges.h"
+#include "procfs.h"
 #include "protocol.h"
 #include "socket-util.h"
 
@@ -183,28 +184,9 @@ static int spawned_for(pid_t *ret_pid, int *ret_fd) {
 }
 
 static uid_t proc_uid(pid_t pid) {
-        _cleanup_free_ char *buf = NULL;
-        char path[64];
-        const char *p;
+        uint64_t uid;
 
-        snprintf(path, sizeof(path), "/proc/%i/status", pid);
-        if (read_full_file(path, 64 * 1024, &buf, NULL) < 0)
-                return (uid_t) -1;
-        p = strstr(buf, "\nUid:");
-        return p ? (uid_t) strtoul(p + 5, NULL, 10) : (uid_t) -1;
-}
-
-static void proc_comm(pid_t pid, char *buf, size_t size) {
-        _cleanup_free_ char *c = NULL;
-        char path[64];
-
-        snprintf(path, sizeof(path), "/proc/%i/comm", pid);
-        if (read_full_file(path, 256, &c, NULL) < 0) {
-                snprintf(buf, size, "?");
-                return;
-        }
-        c[strcspn(c, "\n")] = 0;
-        snprintf(buf, size, "%s", c);
+        return procfs_status_u64(pid, 0, "Uid", &uid) < 0 ? (uid_t) -1 : (uid_t) uid;
 }
 
 static int peer_allowed(int fd) {
@@ -377,18 +359,9 @@ static void log_outcome(const char *op, const Watch *w, int r, const char *id, c
 static pid_t thread_in_d_state(pid_t pid, char *wchan, size_t size);
 
 static pid_t parent_of(pid_t pid) {
-        _cleanup_free_ char *buf = NULL;
-        char path[64];
-        const char *p;
-        int ppid = 0;
+        pid_t ppid = 0;
 
-        snprintf(path, sizeof(path), "/proc/%i/stat", pid);
-        if (read_full_file(path, 4096, &buf, NULL) < 0)
-                return 0;
-        p = strrchr(buf, ')');
-        if (!p || sscanf(p + 1, " %*c %i", &ppid) != 1)
-                return 0;
-        return (pid_t) ppid;
+        return procfs_stat(pid, 0, NULL, &ppid) < 0 ? 0 : ppid;
 }
 
 /* Is q, a child of pid sharing its memory, a vfork child? Then a thread of
@@ -415,17 +388,16 @@ static bool is_vfork_child(pid_t pid, pid_t q) {
  * sharing its memory with one that exists already, so looking before the
  * checkpoint is enough. */
 static pid_t memory_shared_with(pid_t pid) {
-        DIR *d = opendir("/proc");
-        struct dirent *de;
-        pid_t found = 0;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
 
-        if (!d)
+        if (procfs_list(0, &pids, &n) < 0)
                 return 0;
-        while (found <= 0 && (de = readdir(d))) {
-                pid_t q = (pid_t) atoi(de->d_name);
+        for (size_t i = 0; i < n; i++) {
+                pid_t q = pids[i];
                 long r;
 
-                if (q <= 0 || q == pid)
+                if (q == pid)
                         continue;
                 r = syscall(SYS_kcmp, pid, q, KCMP_VM, 0, 0);
                 if (r < 0 && errno == ENOSYS)
@@ -437,68 +409,46 @@ static pid_t memory_shared_with(pid_t pid) {
                         continue; /* gone meanwhile: it shares nothing any more */
                 if (parent == pid && is_vfork_child(pid, q))
                         continue;
-                found = q;
+                return q;
         }
-        closedir(d);
-        return found;
+        return 0;
 }
 
 /* The first thread of pid that is traced by someone (after our own seize
  * failed, that is somebody else), 0 if none. */
 static pid_t other_tracer(pid_t pid) {
-        char path[64];
-        DIR *d;
-        struct dirent *de;
-        pid_t tracer = 0;
+        _cleanup_free_ pid_t *tids = NULL;
+        size_t n = 0;
 
-        snprintf(path, sizeof(path), "/proc/%i/task", pid);
-        d = opendir(path);
-        if (!d)
+        if (procfs_list(pid, &tids, &n) < 0)
                 return 0;
-        while (tracer <= 0 && (de = readdir(d))) {
-                _cleanup_free_ char *buf = NULL;
-                pid_t tid = (pid_t) atoi(de->d_name);
-                char p[128];
-                const char *t;
+        for (size_t i = 0; i < n; i++) {
+                pid_t tracer = 0;
 
-                if (tid <= 0)
-                        continue;
-                snprintf(p, sizeof(p), "/proc/%i/task/%i/status", pid, tid);
-                if (read_full_file(p, 64 * 1024, &buf, NULL) < 0)
-                        continue;
-                t = strstr(buf, "\nTracerPid:");
-                if (t)
-                        tracer = (pid_t) atoi(t + strlen("\nTracerPid:"));
+                if (procfs_tracer(pid, tids[i], &tracer) >= 0 && tracer > 0)
+                        return tracer;
         }
-        closedir(d);
-        return tracer;
+        return 0;
 }
 
 /* A thread of pid in uninterruptible sleep: its id, and where it sleeps. */
 static pid_t thread_in_d_state(pid_t pid, char *wchan, size_t size) {
-        char path[64];
-        DIR *d;
-        struct dirent *de;
-        pid_t found = 0;
+        _cleanup_free_ pid_t *tids = NULL;
+        size_t n = 0;
 
-        snprintf(path, sizeof(path), "/proc/%i/task", pid);
-        d = opendir(path);
-        if (!d)
+        if (procfs_list(pid, &tids, &n) < 0)
                 return 0;
-        while (found <= 0 && (de = readdir(d))) {
+        for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *w = NULL;
-                char state = 0, p[128];
-                pid_t tid = (pid_t) atoi(de->d_name);
+                char state = 0;
 
-                if (tid <= 0 || proc_task_state(pid, tid, &state) < 0 || state != 'D')
+                if (procfs_stat(pid, tids[i], &state, NULL) < 0 || state != 'D')
                         continue;
-                found = tid;
-                snprintf(p, sizeof(p), "/proc/%i/task/%i/wchan", pid, tid);
-                if (read_full_file(p, 256, &w, NULL) >= 0 && w[0] && !streq(w, "0"))
+                if (procfs_read(pid, tids[i], "wchan", 256, &w) >= 0 && w[0] && !streq(w, "0"))
                         snprintf(wchan, size, " in %s", w);
+                return tids[i];
         }
-        closedir(d);
-        return found;
+        return 0;
 }
 
 /* What the caller reads when a checkpoint fails: what happened, and that the
@@ -514,7 +464,7 @@ static void describe_failure(const Watch *w, int r, const CheckpointOptions *o, 
                 char comm[64] = "?";
 
                 if (tracer > 0)
-                        proc_comm(tracer, comm, sizeof(comm));
+                        (void) procfs_comm(tracer, 0, comm, sizeof(comm));
                 snprintf(buf, size,
                          "checkpoint of %i refused: it is being traced by another process (%s, PID %i), a debugger "
                          "perhaps; it was left untouched",
@@ -596,7 +546,7 @@ static int do_checkpoint(Watch *w) {
         w->encrypted = !(MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_NO_ENCRYPT));
         w->lazy_default = MESSAGE_HAS(&m, TAG_FLAGS) && (m.flags & REQUEST_FLAG_LAZY);
         w->target_uid = proc_uid(w->pid);
-        proc_comm(w->pid, w->comm, sizeof(w->comm));
+        (void) procfs_comm(w->pid, 0, w->comm, sizeof(w->comm));
         snprintf(w->codec, sizeof(w->codec), "%s", MESSAGE_HAS(&m, TAG_CODEC) ? m.codec : "none");
 
         o.dump_dir = MESSAGE_HAS(&m, TAG_DUMP_DIR) ? m.dump_dir : MEMCR_STATE_DIR;
@@ -633,7 +583,7 @@ static int do_checkpoint(Watch *w) {
         if (sharer > 0) {
                 char msg[512], comm[64] = "?";
 
-                proc_comm(sharer, comm, sizeof(comm));
+                (void) procfs_comm(sharer, 0, comm, sizeof(comm));
                 snprintf(msg, sizeof(msg),
                          "checkpoint of %i refused: it shares its memory with process %i (%s), as a vfork() child "
                          "does with its parent until it executes a program; freezing it would take the memory of the "
