@@ -273,12 +273,38 @@ static int lazy_cycle(const Bench *b, Target *t, Run *run) {
         return 0;
 }
 
+/* The watcher's CPU time and peak RSS once it has exited after the restore;
+ * s1 is from the checkpoint reply, s3 from the restore reply. */
+static void collect_watcher(pid_t watcher, const CpuSnap *s1, CpuSnap *s3, Run *run) {
+        struct rusage ru = {};
+        int r;
+
+        r = reap(watcher, &ru);
+        if (r < 0) {
+                fprintf(stderr, "memcr-bench: cannot collect watcher %i: %s\n", (int) watcher, strerror(-r));
+                return;
+        }
+        run->v[METRIC_WATCHER_USER_USEC] = tv_usec(&ru.ru_utime);
+        run->v[METRIC_WATCHER_SYS_USEC] = tv_usec(&ru.ru_stime);
+        run->v[METRIC_WATCHER_CPU_USEC] = tv_usec(&ru.ru_utime) + tv_usec(&ru.ru_stime);
+        run->v[METRIC_WATCHER_MAXRSS] = (double) ru.ru_maxrss * 1024;
+        if (s1->watcher_ok) {
+                run->v[METRIC_WATCHER_CHECKPOINT_CPU_USEC] = (double) s1->watcher;
+                run->v[METRIC_WATCHER_RESTORE_CPU_USEC] =
+                        MAX(run->v[METRIC_WATCHER_CPU_USEC] - (double) s1->watcher, 0.0);
+        }
+        /* Gone before it could be read: its total is the latest figure. */
+        if (!s3->watcher_ok) {
+                s3->watcher = (usec_t) run->v[METRIC_WATCHER_CPU_USEC];
+                s3->watcher_ok = true;
+        }
+}
+
 int run_cycle(Bench *b, const Combo *c, Run *ret) {
         _cleanup_(target_done) Target t = TARGET_NULL;
         Run run;
         MemcrReply ck = {}, rs = {};
         SamplerResult sr;
-        struct rusage ru = {};
         usec_t ck_usec, rs_usec, t0, hold0, hold1, cpu0 = 0, cpu1 = 0;
         CpuSnap s0, s1, s2, s3;
         double others, capacity = 0;
@@ -321,28 +347,8 @@ int run_cycle(Bench *b, const Combo *c, Run *ret) {
         if (ck.info.watcher_pid > 0 && sr.watcher_pid > 0 && sr.watcher_pid != ck.info.watcher_pid)
                 fprintf(stderr, "memcr-bench: sampled watcher %i, but memcrd named %i\n", (int) sr.watcher_pid,
                         (int) ck.info.watcher_pid);
-        if (ck.info.watcher_pid > 0) {
-                r = reap(ck.info.watcher_pid, &ru);
-                if (r < 0)
-                        fprintf(stderr, "memcr-bench: cannot collect watcher %i: %s\n", (int) ck.info.watcher_pid,
-                                strerror(-r));
-                else {
-                        run.v[METRIC_WATCHER_USER_USEC] = tv_usec(&ru.ru_utime);
-                        run.v[METRIC_WATCHER_SYS_USEC] = tv_usec(&ru.ru_stime);
-                        run.v[METRIC_WATCHER_CPU_USEC] = tv_usec(&ru.ru_utime) + tv_usec(&ru.ru_stime);
-                        run.v[METRIC_WATCHER_MAXRSS] = (double) ru.ru_maxrss * 1024;
-                        if (s1.watcher_ok) {
-                                run.v[METRIC_WATCHER_CHECKPOINT_CPU_USEC] = (double) s1.watcher;
-                                run.v[METRIC_WATCHER_RESTORE_CPU_USEC] =
-                                        MAX(run.v[METRIC_WATCHER_CPU_USEC] - (double) s1.watcher, 0.0);
-                        }
-                        /* Gone before it could be read: its total is the latest figure. */
-                        if (!s3.watcher_ok) {
-                                s3.watcher = (usec_t) run.v[METRIC_WATCHER_CPU_USEC];
-                                s3.watcher_ok = true;
-                        }
-                }
-        }
+        if (ck.info.watcher_pid > 0)
+                collect_watcher(ck.info.watcher_pid, &s1, &s3, &run);
         if (s0.ok && s1.ok && s2.ok && s3.ok && s1.watcher_ok && s2.watcher_ok && s3.watcher_ok) {
                 others = others_load(&s0, &s1, b->limits.n_cpus, &capacity) +
                          others_load(&s2, &s3, b->limits.n_cpus, &capacity);
