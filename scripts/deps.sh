@@ -10,6 +10,8 @@ PACKAGES=(
         libsystemd-dev libcap-dev libselinux1-dev libssl-dev liblz4-dev libzstd-dev
         # tests
         libcriterion-dev clang libclang-rt-14-dev util-linux procps
+        # the structure check (tests/structure)
+        pmccabe
         # tests under a booted systemd (tests/systemd)
         systemd dbus polkitd bsdutils acl man-db
         # tests on Debian's own kernel in a virtual machine (tests/vm)

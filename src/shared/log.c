@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+/* Every record carries the location of the log call that made it (CODE_FILE=,
+ * CODE_LINE=, CODE_FUNC= below), not also the location of the send call here. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
