@@ -9,8 +9,9 @@
  * watcher is started through memcr-watch.socket instead: a socket only
  * memcrd's user may connect to, each connection of which systemd answers with
  * a watcher unit of its own (Accept=yes), no polkit involved. Either way the
- * watcher ends up listening on WATCH_DIR/PID.sock and the callback fires;
- * memcrd then connects and hands over the job.
+ * watcher ends up listening on WATCH_DIR/PID.sock and the callback fires
+ * (fork and socket mode: the watcher says so; systemd mode: the unit, which
+ * is Type=notify, has started); memcrd then connects and hands over the job.
  */
 
 #include <stdbool.h>
