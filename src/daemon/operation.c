@@ -357,8 +357,11 @@ static void watcher_timed_out(Operation *op) {
         Message m = { .type = MSG_REPLY };
         char text[256];
 
-        snprintf(text, sizeof(text), "%s of %i failed: its watcher did not answer within %" PRIu64 " s",
-                 op_name(op), op->pid, op->manager->watcher_timeout / USEC_PER_SEC);
+        /* A checkpoint it may still be doing is abandoned. */
+        if (op->type == OP_CHECKPOINT)
+                send_abort(op);
+        snprintf(text, sizeof(text), "%s of %i failed: its watcher did not answer within %g s", op_name(op),
+                 op->pid, (double) op->manager->watcher_timeout / USEC_PER_SEC);
         message_set_u32(&m, TAG_RESULT, MEMCR_ERR_TIMEOUT);
         message_set_u32(&m, TAG_ERRNO, ETIMEDOUT);
         (void) message_set_string(&m, TAG_MESSAGE, text);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <dirent.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -124,9 +123,9 @@ static void on_answer(WatcherExchange *x, Message *reply, int error, void *userd
         } else if (error == -ECONNREFUSED)
                 report_stale_watcher(m, r->pid);
         else if (error == -ETIMEDOUT)
-                log_warning("the watcher of %i did not say within %" PRIu64 " s what it holds; forgetting %i "
-                            "(if it holds %i, it keeps it)",
-                            r->pid, m->watcher_timeout / USEC_PER_SEC, r->pid, r->pid);
+                log_warning("the watcher of %i did not say within %g s what it holds; forgetting %i (if it holds "
+                            "%i, it keeps it)",
+                            r->pid, (double) m->watcher_timeout / USEC_PER_SEC, r->pid, r->pid);
         else if (error < 0)
                 log_warning_errno(error, "cannot ask the watcher of %i what it holds: %m; forgetting %i", r->pid,
                                   r->pid);

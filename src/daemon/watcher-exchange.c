@@ -157,10 +157,12 @@ int watcher_exchange_start(sd_event *e, const char *watch_dir, pid_t pid, const 
 }
 
 int watcher_exchange_send(WatcherExchange *x, const Message *m) {
-        if (x->done)
-                return -ECONNRESET;
+        /* Also once the exchange is over: a last word (an abort) before
+         * hanging up. */
         if (x->conn)
                 return conn_send(x->conn, m);
+        if (x->done)
+                return -ECONNRESET;
         message_done(&x->queued);
         x->queued.type = m->type;
         return message_copy_fields(&x->queued, m, ~UINT64_C(0));

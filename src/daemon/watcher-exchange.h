@@ -33,6 +33,7 @@ typedef struct WatcherExchangeCallbacks {
 int watcher_exchange_start(sd_event *e, const char *watch_dir, pid_t pid, const Message *request, int pass_fd,
                            usec_t timeout, const WatcherExchangeCallbacks *cb, void *userdata,
                            WatcherExchange **ret);
-/* Another message for the watcher (an abort): sent once connected. */
+/* Another message for the watcher (an abort): sent once connected; after
+ * the end, sent if the connection is still there. */
 int watcher_exchange_send(WatcherExchange *x, const Message *m);
 WatcherExchange *watcher_exchange_free(WatcherExchange *x);
