@@ -13,6 +13,7 @@
 #include "bus-util.h"
 #include "log.h"
 #include "macro.h"
+#include "pidfd-util.h"
 #include "socket-util.h"
 #include "watcher-launch.h"
 
@@ -23,6 +24,9 @@ struct WatcherLaunch {
         pid_t target;
         int pipe_fd;             /* fork mode: a pipe; socket mode: the connection to the spawn socket */
         sd_event_source *pipe_source;
+        pid_t child;             /* fork mode: the intermediate child, until reaped */
+        int child_pidfd;
+        sd_event_source *child_source;
         sd_event_source *timer;
         sd_bus_slot *slot;       /* systemd mode: StartUnit */
         sd_bus_slot *match;      /* systemd mode: JobRemoved of the unit */
@@ -92,10 +96,28 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void reap_child(WatcherLaunch *l, int options) {
+        int st = 0;
+
+        if (l->child <= 0 || waitpid(l->child, &st, options) != l->child)
+                return;
+        l->child = 0;
+        l->child_source = sd_event_source_disable_unref(l->child_source);
+        l->child_pidfd = safe_close(l->child_pidfd);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                finish(l, -ECHILD, NULL);
+}
+
+/* The intermediate child exits right away; reaped when it has. */
+static int on_child(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        reap_child(userdata, WNOHANG);
+        return 0;
+}
+
 static int launch_fork(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
         int p[2];
         pid_t child;
-        int st;
+        int r;
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
@@ -133,14 +155,14 @@ static int launch_fork(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) 
                 _exit(127);
         }
         safe_close(p[1]);
-        /* The intermediate child exits right away. */
-        while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-                ;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                safe_close(p[0]);
-                return -ECHILD;
-        }
+        l->child = child;
         l->pipe_fd = p[0];
+        l->child_pidfd = pidfd_open_pid(child);
+        if (l->child_pidfd < 0)
+                return l->child_pidfd; /* reaped by watcher_launch_free() */
+        r = sd_event_add_io(e, &l->child_source, l->child_pidfd, EPOLLIN, on_child, l);
+        if (r < 0)
+                return r;
         return sd_event_add_io(e, &l->pipe_source, l->pipe_fd, EPOLLIN, on_pipe, l);
 }
 
@@ -289,6 +311,7 @@ int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_
         l->pipe_fd = -EBADF;
         l->cb = cb;
         l->userdata = userdata;
+        l->child_pidfd = -EBADF;
 
         r = sd_event_add_time_relative(e, &l->timer, CLOCK_MONOTONIC, READY_TIMEOUT, 0, on_timeout, l);
         if (r >= 0)
@@ -315,6 +338,10 @@ WatcherLaunch *watcher_launch_free(WatcherLaunch *l) {
         if (!l)
                 return NULL;
         sd_event_source_disable_unref(l->pipe_source);
+        sd_event_source_disable_unref(l->child_source);
+        if (l->child > 0)
+                (void) waitpid(l->child, NULL, 0); /* it exits right after its fork */
+        safe_close(l->child_pidfd);
         sd_event_source_disable_unref(l->timer);
         sd_bus_slot_unref(l->slot);
         sd_bus_slot_unref(l->match);

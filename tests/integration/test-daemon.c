@@ -852,3 +852,173 @@ Test(daemon, watcher_killed_while_memcrd_is_gone_is_reported) {
         cr_assert(daemon_log_has(&d, reported), "the loss of %d was not logged", t.pid);
         target_stop(&t);
 }
+
+/* Watchers that take a request and never answer: memcrd goes on serving
+ * everybody else meanwhile, and the stalled exchange ends by its timer. */
+
+/* A request on a new connection, answered within ms milliseconds. */
+static void answered_within(uint16_t type, pid_t pid, unsigned ms) {
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        Message m = {};
+
+        cr_assert_eq(daemon_request(&d, type, pid, 0, &m), 0);
+        uint64_t took = now_usec(CLOCK_MONOTONIC) - t0;
+        cr_assert_eq(m.result, MEMCR_OK, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
+        message_done(&m);
+        cr_assert_lt(took, ms * USEC_PER_MSEC, "%s answered after %llu ms", message_type_to_string(type),
+                     (unsigned long long) (took / USEC_PER_MSEC));
+}
+
+/* Others' requests, for about this long: each answered within 100 ms. */
+static void others_served(unsigned ms) {
+        uint64_t end = now_usec(CLOCK_MONOTONIC) + ms * USEC_PER_MSEC;
+
+        while (now_usec(CLOCK_MONOTONIC) < end) {
+                answered_within(MSG_VERSION, 0, 100);
+                answered_within(MSG_LIST, 0, 100);
+                usleep(20 * 1000);
+        }
+}
+
+/* A fake watcher for pid, serving the runtime directory before memcrd starts. */
+static pid_t fake_watcher_before_start(pid_t pid, FakeWatcherMode mode) {
+        char watch[160];
+        pid_t w;
+
+        snprintf(watch, sizeof(watch), "%s/watch", d.runtime);
+        cr_assert_eq(mkdir(d.runtime, 0755), 0);
+        cr_assert_eq(mkdir(watch, 0700), 0);
+        w = fake_watcher_fork(watch, pid, mode);
+        cr_assert_gt(w, 0);
+        return w;
+}
+
+static void start_with_fake_watchers(const char *mode) {
+        const char *fake = getenv("MEMCR_FAKE_WATCHER_BIN");
+        char a_watcher[300];
+
+        cr_assert_not_null(fake, "MEMCR_FAKE_WATCHER_BIN is not set");
+        setenv("MEMCR_FAKE_WATCHER", mode, 1);
+        snprintf(a_watcher, sizeof(a_watcher), "--watcher=%s", fake);
+        const char *const extra[] = { a_watcher, "--watcher-timeout=2", NULL };
+        cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+}
+
+Test(daemon, a_watcher_that_never_answers_its_job_stalls_nobody) {
+        char text[128];
+        Message req = { .type = MSG_CHECKPOINT }, m = {};
+        Target t;
+        int fd;
+
+        start_with_fake_watchers("silent");
+        cr_assert_eq(target_start(&t, small), 0);
+        fd = daemon_connect(&d);
+        cr_assert_geq(fd, 0);
+        message_set_u32(&req, TAG_PID, (uint32_t) t.pid);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        cr_assert_eq(daemon_send(fd, &req), 0);
+        message_done(&req);
+
+        others_served(1500);
+        cr_assert_eq(daemon_recv(fd, &m), 0);
+        uint64_t took = now_usec(CLOCK_MONOTONIC) - t0;
+        close(fd);
+        cr_assert_eq(m.result, MEMCR_ERR_TIMEOUT, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
+        snprintf(text, sizeof(text), "checkpoint of %d failed: its watcher did not answer within 2 s", t.pid);
+        cr_assert_str_eq(m.message, text);
+        message_done(&m);
+        cr_assert_geq(took, 1900 * USEC_PER_MSEC);
+        cr_assert_lt(took, 5 * USEC_PER_SEC);
+        const char *const logged[] = { "MESSAGE_ID=" MEMCR_MESSAGE_CHECKPOINT_FAILED, text, NULL };
+        cr_assert(daemon_log_has(&d, logged), "the timeout was not logged");
+        /* Not frozen, not listed. */
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_eq(m.n_entries, 0);
+        message_done(&m);
+        target_stop(&t);
+}
+
+Test(daemon, a_watcher_that_never_says_what_it_holds_stalls_nobody) {
+        char pid_text[64];
+        Message m = {};
+        Target t;
+        pid_t w;
+
+        cr_assert_eq(target_start(&t, small), 0);
+        w = fake_watcher_before_start(t.pid, FAKE_WATCHER_SILENT);
+        start_with_fake_watchers("silent");
+
+        /* Requests about nothing frozen are answered at once. */
+        for (int i = 0; i < 10; i++) {
+                answered_within(MSG_VERSION, 0, 100);
+                usleep(20 * 1000);
+        }
+        /* A list waits for the watchers found, a second at most: then it
+         * shows the process as not yet known. */
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_lt(now_usec(CLOCK_MONOTONIC) - t0, 1200 * USEC_PER_MSEC);
+        cr_assert_eq(m.n_entries, 1);
+        cr_assert_eq(m.entries[0].pid, (uint32_t) t.pid);
+        cr_assert_str_eq(m.entries[0].state, "checkpointing");
+        message_done(&m);
+        others_served(500);
+
+        /* Its time is up: forgotten, and said why. */
+        usleep(800 * 1000);
+        snprintf(pid_text, sizeof(pid_text), "the watcher of %d did not say within 2 s what it holds", t.pid);
+        const char *const logged[] = { pid_text, NULL };
+        cr_assert(daemon_log_has(&d, logged), "the timeout was not logged");
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_eq(m.n_entries, 0);
+        message_done(&m);
+        /* memcrd hung up on it. */
+        cr_assert_eq(waitpid(w, NULL, 0), w);
+        target_stop(&t);
+}
+
+Test(daemon, a_watcher_that_never_tells_its_progress_stalls_nobody) {
+        char pid_text[96];
+        Message m = {};
+        Target t;
+        pid_t w;
+
+        cr_assert_eq(target_start(&t, small), 0);
+        w = fake_watcher_before_start(t.pid, FAKE_WATCHER_STREAMING);
+        start_with_fake_watchers("silent");
+        /* Found streaming (its watcher said so once). */
+        for (int i = 0; i < 100; i++) {
+                cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+                bool found = m.n_entries == 1 && streq(m.entries[0].state, "streaming");
+                message_done(&m);
+                if (found)
+                        break;
+                cr_assert_lt(i, 99, "the streaming process was not found");
+                usleep(10 * 1000);
+        }
+
+        /* Its status asks the watcher for the progress, which never comes. */
+        int fd = daemon_connect(&d);
+        Message req = { .type = MSG_STATUS };
+        cr_assert_geq(fd, 0);
+        message_set_u32(&req, TAG_PID, (uint32_t) t.pid);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        cr_assert_eq(daemon_send(fd, &req), 0);
+        message_done(&req);
+        others_served(700);
+        cr_assert_eq(daemon_recv(fd, &m), 0);
+        uint64_t took = now_usec(CLOCK_MONOTONIC) - t0;
+        close(fd);
+        /* After a second, what the watcher said last. */
+        cr_assert_eq(m.result, MEMCR_OK, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
+        cr_assert_str_eq(m.state, "streaming");
+        message_done(&m);
+        cr_assert_geq(took, 900 * USEC_PER_MSEC);
+        cr_assert_lt(took, 3 * USEC_PER_SEC);
+        snprintf(pid_text, sizeof(pid_text), "the watcher of %d did not tell its progress within 1 s", t.pid);
+        const char *const logged[] = { pid_text, NULL };
+        cr_assert(daemon_log_has(&d, logged), "the timeout was not logged");
+        kill(w, SIGKILL);
+        waitpid(w, NULL, 0);
+        target_stop(&t);
+}
