@@ -78,7 +78,11 @@ int authorize_capture_peer(Manager *m, Client *c, int fd) {
 }
 
 static void log_decision(Client *c, PolicyOp op, pid_t pid, bool allowed, const char *how, const char *reason) {
-        log_struct(allowed ? LOG_INFO : LOG_NOTICE, allowed ? "request allowed" : "request denied",
+        char text[512];
+
+        snprintf(text, sizeof(text), "%s of %i by uid %u (PID %i) %s (%s): %s", policy_op_to_string(op), (int) pid,
+                 c->creds.uid, (int) c->creds.pid, allowed ? "allowed" : "denied", how, reason);
+        log_struct(allowed ? LOG_INFO : LOG_NOTICE, text,
                    MESSAGE_ID(allowed ? MEMCR_MESSAGE_AUTH_ALLOWED : MEMCR_MESSAGE_AUTH_DENIED),
                    LOG_FIELD("MEMCR_OP", "%s", policy_op_to_string(op)), LOG_FIELD("MEMCR_PID", "%i", (int) pid),
                    LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),

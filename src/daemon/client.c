@@ -17,6 +17,7 @@
 #include "client.h"
 #include "codec-name.h"
 #include "config.h"
+#include "listing.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
@@ -175,7 +176,12 @@ static void client_request_done(Client *c) {
 }
 
 static void log_request(Client *c, const char *op, pid_t pid) {
-        log_struct(LOG_INFO, "request", MESSAGE_ID(MEMCR_MESSAGE_REQUEST), LOG_FIELD("MEMCR_OP", "%s", op),
+        char text[160], of[32] = "";
+
+        if (pid > 0)
+                snprintf(of, sizeof(of), " of %i", (int) pid);
+        snprintf(text, sizeof(text), "%s%s requested by uid %u (PID %i)", op, of, c->creds.uid, (int) c->creds.pid);
+        log_struct(LOG_INFO, text, MESSAGE_ID(MEMCR_MESSAGE_REQUEST), LOG_FIELD("MEMCR_OP", "%s", op),
                    LOG_FIELD("MEMCR_PID", "%i", (int) pid),
                    LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
                    LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
@@ -261,69 +267,11 @@ static int handle_restore(Client *c, const Message *req) {
         return start_authorize(c, POLICY_OP_RESTORE, pidfd, req);
 }
 
-static void entry_to_message(const Entry *e, Message *m) {
-        (void) message_copy_fields(m, &e->info, MESSAGE_INFO_FIELDS);
-        message_set_u32(m, TAG_PID, (uint32_t) e->pid);
-        message_set_u32(m, TAG_CALLER_UID, e->caller_uid);
-        (void) message_set_string(m, TAG_STATE, entry_state_to_string(e->state));
-}
-
-/* A caller sees the processes it may restore: its own and those it froze. */
-static bool may_see(Client *c, const Entry *e) {
-        if (c->creds.uid == 0 || e->caller_uid == c->creds.uid)
-                return true;
-        return MESSAGE_HAS(&e->info, TAG_UID) && e->info.uid == c->creds.uid;
-}
-
-/* No process pid, or only its zombie. */
-static bool pid_gone(pid_t pid) {
-        _cleanup_close_ int fd = pidfd_open_pid(pid);
-        return fd < 0 || pidfd_is_alive(fd) == 0;
-}
-
-static bool may_see_ended(Client *c, const Ended *x) {
-        return c->creds.uid == 0 || x->caller_uid == c->creds.uid || x->target_uid == c->creds.uid;
-}
-
-static void ended_to_message(const Ended *x, Message *m) {
-        message_set_u32(m, TAG_PID, (uint32_t) x->pid);
-        message_set_u32(m, TAG_CALLER_UID, x->caller_uid);
-        if (x->target_uid != (uid_t) -1)
-                message_set_u32(m, TAG_UID, x->target_uid);
-        if (x->comm[0])
-                (void) message_set_string(m, TAG_COMM, x->comm);
-        (void) message_set_string(m, TAG_STATE, x->state);
-}
-
 static int handle_list(Client *c) {
-        Registry *r = &c->manager->registry;
         Message m = { .type = MSG_REPLY };
 
         log_request(c, "list", 0);
-        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
-        for (Entry *e = r->entries; e; e = e->next) {
-                Message *x;
-                if (!may_see(c, e))
-                        continue;
-                x = message_add_entry(&m);
-                if (!x)
-                        break;
-                entry_to_message(e, x);
-        }
-        /* Lazily restored processes that ended while streaming, as long as no
-         * other process has their PID. */
-        for (size_t k = 0; k < r->n_ended; k++) {
-                const Ended *x = &r->ended[k];
-                Message *y;
-
-                if (registry_find_ended(r, x->pid) != x || !may_see_ended(c, x) || registry_find(r, x->pid) ||
-                    !pid_gone(x->pid))
-                        continue;
-                y = message_add_entry(&m);
-                if (!y)
-                        break;
-                ended_to_message(x, y);
-        }
+        listing_list(&c->manager->registry, &c->creds, &m);
         client_reply_message(c, &m);
         message_done(&m);
         return 0;
@@ -337,16 +285,11 @@ static int handle_status(Client *c, const Message *req) {
         log_request(c, "status", pid);
         pidfd = pidfd_open_pid(pid);
         if (pidfd < 0 || (pidfd_is_alive(pidfd) == 0 && !registry_find(&c->manager->registry, pid))) {
-                const Ended *x = registry_find_ended(&c->manager->registry, pid);
+                Message m = { .type = MSG_REPLY };
 
                 /* Gone (or a zombie): if it ended after memcr restored it, say
                  * how (to those who may know). */
-                if (x && may_see_ended(c, x)) {
-                        Message m = { .type = MSG_REPLY };
-                        message_set_u32(&m, TAG_RESULT, MEMCR_ERR_NO_PROCESS);
-                        message_set_u32(&m, TAG_ERRNO, ESRCH);
-                        (void) message_set_string(&m, TAG_MESSAGE, x->text);
-                        ended_to_message(x, &m);
+                if (listing_ended(&c->manager->registry, &c->creds, pid, &m)) {
                         client_reply_message(c, &m);
                         message_done(&m);
                         return 0;
@@ -363,8 +306,7 @@ static int handle_status(Client *c, const Message *req) {
 static void client_status_reply(Client *c, Entry *e) {
         Message m = { .type = MSG_REPLY };
 
-        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
-        entry_to_message(e, &m);
+        listing_status(e, &m);
         client_reply_message(c, &m);
         message_done(&m);
 }
@@ -507,7 +449,10 @@ static int start_authorize(Client *c, PolicyOp op, int pidfd, const Message *req
 }
 
 static void log_bad_request(Client *c, const char *what, const char *reason) {
-        log_struct(LOG_NOTICE, what, MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST),
+        char text[384];
+
+        snprintf(text, sizeof(text), "%s from uid %u (PID %i): %s", what, c->creds.uid, (int) c->creds.pid, reason);
+        log_struct(LOG_NOTICE, text, MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST),
                    LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
                    LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid), LOG_FIELD("MEMCR_REASON", "%s", reason),
                    NULL);
@@ -643,10 +588,7 @@ static int on_compat(Conn *conn, int32_t cmd, int32_t pid, void *userdata) {
 static void on_bad_frame(Conn *conn, int error, void *userdata) {
         Client *c = userdata;
 
-        log_struct_errno(LOG_NOTICE, error, "malformed request, closing the connection",
-                         MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST), LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
-                         LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
-                         LOG_FIELD("MEMCR_REASON", "%s", strerror(-error)), NULL);
+        log_bad_request(c, "malformed request, closing the connection", strerror(-error));
         if (!c->compat)
                 client_reply(c, MEMCR_ERR_INVALID, -error, "malformed request", NULL);
 }
