@@ -47,11 +47,12 @@ static void client_forget_request(Client *c) {
         c->op = NULL;
         c->auth = auth_request_cancel(c->auth);
         c->refresh = watcher_exchange_free(c->refresh);
-        for (Client **p = &c->manager->waiting; *p; p = &(*p)->next_waiting)
+        for (Client **p = &c->manager->waiting; c->waiting && *p; p = &(*p)->next_waiting)
                 if (*p == c) {
                         *p = c->next_waiting;
                         break;
                 }
+        c->waiting = false;
         message_done(&c->request);
         c->request_pidfd = safe_close(c->request_pidfd);
 }
@@ -382,6 +383,7 @@ static int dispatch(Client *c, PolicyOp op) {
                 .on_progress = on_operation_progress,
                 .on_reply = on_operation_reply,
                 .userdata = c,
+                .handle = &c->op,
                 .uid = c->creds.uid,
                 .pid = c->creds.pid,
                 .flags = c->flags,
@@ -473,6 +475,7 @@ static bool wait_for_registry(Client *c, const Message *req) {
                 return false;
         c->next_waiting = m->waiting;
         m->waiting = c;
+        c->waiting = true;
         return true;
 }
 
@@ -520,7 +523,7 @@ static int request_run(Client *c, Message *req) {
 
         if (r < 0)
                 return r;
-        if (!request_pending(c) && !c->next_waiting && c->manager->waiting != c)
+        if (!request_pending(c) && !c->waiting)
                 client_request_done(c);
         return 0;
 }
@@ -532,6 +535,7 @@ void client_resume_waiting(Manager *m) {
 
                 m->waiting = c->next_waiting;
                 c->next_waiting = NULL;
+                c->waiting = false;
                 c->request = (Message) {};
                 if (request_run(c, &req) < 0)
                         conn_close_after_flush(c->conn);

@@ -23,7 +23,8 @@ struct Client {
         Operation *op;          /* request in progress that outlives the handler */
         AuthRequest *auth;      /* authorization in progress */
         WatcherExchange *refresh; /* status: asking the watcher for its progress */
-        Client *next_waiting;   /* waiting for the start-up to settle (Manager.waiting) */
+        bool waiting;           /* for the start-up to settle: in Manager.waiting */
+        Client *next_waiting;
         /* The target of the request in progress as authorization saw it
          * (checkpoint): the watcher holds the target to it. */
         ProcIdentity target_identity;

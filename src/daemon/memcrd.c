@@ -7,32 +7,17 @@
  * restarted or upgraded while processes stay frozen.
  */
 
-#include <fcntl.h>
+#include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <systemd/sd-daemon.h>
-#include <unistd.h>
 
-#include "codec.h"
+#include "codec-name.h"
 #include "config.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
-#include "memcr-ids.h"
-#include "privileges.h"
-#include "socket-util.h"
-
-#if HAVE_SELINUX
-#include <selinux/selinux.h>
-#endif
 
 static ManagerConfig arg = {
         .socket_mode = 0660,

@@ -34,6 +34,7 @@ struct Operation {
         WatcherExchange *exchange;
         bool replied;            /* the requester has its answer */
         bool finished;           /* outcome handled, free pending */
+        bool outcome_logged;     /* as the event that decided it (the watcher was lost) */
         sd_event_source *free_source;
         sd_event_source *lost_timer; /* the watcher is gone: waiting to see its process's fate */
         usec_t lost_at;
@@ -75,7 +76,15 @@ static Operation *operation_new(Manager *m, OpType type, const OperationRequeste
         op->next = m->operations;
         m->operations = op;
         m->n_operations++;
+        if (who->handle)
+                *who->handle = op;
         return op;
+}
+
+/* The requester no longer waits for op (answered, or handed on). */
+static void release_handle(const OperationRequester *who, Operation *op) {
+        if (who->handle && *who->handle == op)
+                *who->handle = NULL;
 }
 
 static int on_free_op(sd_event_source *s, void *userdata) {
@@ -98,6 +107,9 @@ Operation *operation_free(Operation *op) {
         Entry *e = registry_find(&m->registry, op->pid);
         if (e && e->op == op)
                 e->op = NULL;
+        release_handle(&op->who, op);
+        for (size_t i = 0; i < op->n_waiters; i++)
+                release_handle(&op->waiters[i], op);
         free(op->waiters);
         sd_event_source_disable_unref(op->free_source);
         sd_event_source_disable_unref(op->lost_timer);
@@ -126,11 +138,14 @@ static void send_abort(Operation *op) {
 
 void operation_forget_requester(Operation *op, void *userdata) {
         for (size_t i = 0; i < op->n_waiters; i++)
-                if (op->waiters[i].userdata == userdata)
+                if (op->waiters[i].userdata == userdata) {
                         op->waiters[i].on_reply = NULL;
+                        op->waiters[i].handle = NULL;
+                }
         if (!op->who.on_reply || op->who.userdata != userdata)
                 return;
         op->who.on_reply = NULL;
+        op->who.handle = NULL;
         /* Nobody is waiting for this checkpoint any more: do not freeze a
          * process behind its requester's back. */
         if (op->type == OP_CHECKPOINT && op->exchange && !op->replied) {
@@ -142,6 +157,9 @@ void operation_forget_requester(Operation *op, void *userdata) {
 static void log_outcome(Operation *op, const char *id, int level, int error, const Message *reply,
                         const char *text) {
         char rss_before[32] = "", rss_after[32] = "", dump[32] = "", dur[32];
+
+        if (op->outcome_logged)
+                return;
 
         if (reply && MESSAGE_HAS(reply, TAG_RSS_BEFORE))
                 snprintf(rss_before, sizeof(rss_before), "%" PRIu64, reply->rss_before);
@@ -169,6 +187,7 @@ static void reply_to_requester(Operation *op, Message *reply) {
 
         op->replied = true;
         op->who.on_reply = NULL;
+        release_handle(&who, op);
         if (who.on_reply)
                 who.on_reply(reply, who.userdata);
 }
@@ -304,7 +323,10 @@ static void watcher_lost(Operation *op) {
                          op_name(op));
         log_struct(LOG_ERR, text, MESSAGE_ID(MEMCR_MESSAGE_WATCHER_LOST), LOG_FIELD("MEMCR_PID", "%i", (int) op->pid),
                    LOG_FIELD("MEMCR_OP", "%s", op_name(op)),
-                   LOG_FIELD("MEMCR_RESULT", "%s", target_dead ? "killed" : "failed"), NULL);
+                   LOG_FIELD("MEMCR_RESULT", "%s", target_dead ? "killed" : "failed"),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", op->caller_uid),
+                   LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) op->caller_pid), NULL);
+        op->outcome_logged = true; /* that is the outcome of the request */
 
         message_set_u32(&m, TAG_RESULT, target_dead ? MEMCR_ERR_KILLED : MEMCR_ERR_FAILED);
         message_set_u32(&m, TAG_ERRNO, target_dead ? ESRCH : ECONNRESET);
@@ -537,6 +559,7 @@ static void start_waiting_restores(Operation *op, bool frozen) {
                 Entry *e = registry_find(&m->registry, op->pid);
                 char text[128];
 
+                release_handle(w, op);
                 if (!w->on_reply)
                         continue;
                 if (frozen && e)
@@ -560,6 +583,8 @@ static int wait_for_checkpoint(Operation *op, const OperationRequester *who) {
                 return -ENOMEM;
         op->waiters = w;
         op->waiters[op->n_waiters++] = *who;
+        if (who->handle)
+                *who->handle = op;
         if (op->exchange && op->n_waiters == 1)
                 send_abort(op);
         return 0;

@@ -21,6 +21,10 @@ typedef struct OperationRequester {
          * before operation_checkpoint()/operation_restore() return. */
         void (*on_reply)(Message *reply, void *userdata);
         void *userdata;
+        /* Where the requester keeps the operation that will answer it (or
+         * NULL): kept up to date (a restore that waited for a checkpoint
+         * gets an operation of its own), and NULL once answered. */
+        Operation **handle;
         uid_t uid;        /* the caller */
         pid_t pid;
         uint32_t flags;   /* REQUEST_FLAG_* of its request */

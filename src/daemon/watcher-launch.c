@@ -30,6 +30,7 @@ struct WatcherLaunch {
         sd_event_source *timer;
         sd_bus_slot *slot;       /* systemd mode: StartUnit */
         sd_bus_slot *match;      /* systemd mode: JobRemoved of the unit */
+        char unit[64];           /* systemd mode: memcr-watch@PID.service */
         char *job;               /* systemd mode: the start job's object path */
         char *early_job, *early_result; /* a job of the unit that ended before StartUnit answered */
         char *unit_error;        /* systemd mode: why StartUnit failed, before the spawn socket was tried */
@@ -217,6 +218,8 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error
 
         if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
                 return 0;
+        if (!streq(unit, l->unit))
+                return 0;
         if (!l->job) {
                 /* StartUnit has not answered yet: which job is ours is not
                  * known; keep it for then. */
@@ -233,24 +236,29 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error
 
 static int on_start_unit(sd_bus_message *m, void *userdata, sd_bus_error *error);
 
-static int launch_unit(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
-        char unit[64], rule[384];
+static int launch_unit(sd_event *e, WatcherConfig *cfg, WatcherLaunch *l) {
         int r;
 
-        snprintf(unit, sizeof(unit), "memcr-watch@%i.service", l->target);
-        snprintf(rule, sizeof(rule),
-                 "type='signal',sender='org.freedesktop.systemd1',path='/org/freedesktop/systemd1',"
-                 "interface='org.freedesktop.systemd1.Manager',member='JobRemoved',arg2='%s'",
-                 unit);
-        /* systemd tells the client that queued a job when it ends. */
-        r = sd_bus_add_match_async(cfg->bus, &l->match, rule, on_job_removed, NULL, l);
+        snprintf(l->unit, sizeof(l->unit), "memcr-watch@%i.service", l->target);
+        /* (Not matched on the unit's name, arg2: sd-bus does not match an
+         * argument that follows one that is not a string.) */
+        r = sd_bus_match_signal_async(cfg->bus, &l->match, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                      "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed, NULL, l);
         if (r < 0)
                 return r;
+        /* systemd sends JobRemoved to subscribers only. */
+        if (!l->cfg->subscribed) {
+                r = sd_bus_call_method_async(cfg->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                             "org.freedesktop.systemd1.Manager", "Subscribe", NULL, NULL, NULL);
+                if (r < 0)
+                        return r;
+                l->cfg->subscribed = true;
+        }
         /* StartUnit (not a transient unit): polkit sees the unit name, so the
          * memcr user can be allowed to start these units and nothing else. */
         return sd_bus_call_method_async(cfg->bus, &l->slot, "org.freedesktop.systemd1",
                                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-                                        "StartUnit", on_start_unit, l, "ss", unit, "replace");
+                                        "StartUnit", on_start_unit, l, "ss", l->unit, "replace");
 }
 
 /* systemd asks polkit whether memcrd's user may start the unit: without

@@ -42,6 +42,7 @@ typedef struct WatcherConfig {
         struct rlimit nofile;  /* RLIMIT_NOFILE for watchers (fork mode): memcrd's, before it raised its own */
         /* systemd mode: StartUnit was refused once; use the spawn socket. */
         bool start_unit_refused;
+        bool subscribed;       /* systemd mode: to systemd's signals (JobRemoved) */
 } WatcherConfig;
 
 int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,

@@ -902,27 +902,60 @@ static void start_with_fake_watchers(const char *mode) {
         snprintf(a_watcher, sizeof(a_watcher), "--watcher=%s", fake);
         const char *const extra[] = { a_watcher, "--watcher-timeout=2", NULL };
         cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+        /* Its socket listens before memcrd has started: once it answers,
+         * it runs its loop. */
+        Message m = {};
+        cr_assert_eq(daemon_request(&d, MSG_VERSION, 0, 0, &m), 0);
+        message_done(&m);
+}
+
+/* A target, and a fake watcher that serves its socket when memcrd starts. */
+static pid_t start_with_a_watcher_found(Target *t, FakeWatcherMode mode) {
+        pid_t w;
+
+        cr_assert_eq(target_start(t, small), 0);
+        w = fake_watcher_before_start(t->pid, mode);
+        start_with_fake_watchers("silent");
+        return w;
+}
+
+/* Wait (3 s at most) for a line in memcrd's log. */
+static bool log_shows(const char *text) {
+        const char *const needles[] = { text, NULL };
+
+        for (int i = 0; i < 300; i++) {
+                if (daemon_log_has(&d, needles))
+                        return true;
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
+/* A request a stalled watcher holds up; others are served meanwhile (for
+ * others_ms). Its answer in ret; the time it took. */
+static uint64_t stalled_request(uint16_t type, pid_t pid, unsigned others_ms, Message *ret) {
+        Message req = { .type = type };
+        int fd = daemon_connect(&d);
+
+        cr_assert_geq(fd, 0);
+        message_set_u32(&req, TAG_PID, (uint32_t) pid);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        cr_assert_eq(daemon_send(fd, &req), 0);
+        message_done(&req);
+        others_served(others_ms);
+        cr_assert_eq(daemon_recv(fd, ret), 0);
+        close(fd);
+        return now_usec(CLOCK_MONOTONIC) - t0;
 }
 
 Test(daemon, a_watcher_that_never_answers_its_job_stalls_nobody) {
         char text[128];
-        Message req = { .type = MSG_CHECKPOINT }, m = {};
+        Message m = {};
         Target t;
-        int fd;
 
         start_with_fake_watchers("silent");
         cr_assert_eq(target_start(&t, small), 0);
-        fd = daemon_connect(&d);
-        cr_assert_geq(fd, 0);
-        message_set_u32(&req, TAG_PID, (uint32_t) t.pid);
-        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-        cr_assert_eq(daemon_send(fd, &req), 0);
-        message_done(&req);
-
-        others_served(1500);
-        cr_assert_eq(daemon_recv(fd, &m), 0);
-        uint64_t took = now_usec(CLOCK_MONOTONIC) - t0;
-        close(fd);
+        uint64_t took = stalled_request(MSG_CHECKPOINT, t.pid, 1500, &m);
         cr_assert_eq(m.result, MEMCR_ERR_TIMEOUT, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
         snprintf(text, sizeof(text), "checkpoint of %d failed: its watcher did not answer within 2 s", t.pid);
         cr_assert_str_eq(m.message, text);
@@ -942,11 +975,7 @@ Test(daemon, a_watcher_that_never_says_what_it_holds_stalls_nobody) {
         char pid_text[64];
         Message m = {};
         Target t;
-        pid_t w;
-
-        cr_assert_eq(target_start(&t, small), 0);
-        w = fake_watcher_before_start(t.pid, FAKE_WATCHER_SILENT);
-        start_with_fake_watchers("silent");
+        pid_t w = start_with_a_watcher_found(&t, FAKE_WATCHER_SILENT);
 
         /* Requests about nothing frozen are answered at once. */
         for (int i = 0; i < 10; i++) {
@@ -965,10 +994,8 @@ Test(daemon, a_watcher_that_never_says_what_it_holds_stalls_nobody) {
         others_served(500);
 
         /* Its time is up: forgotten, and said why. */
-        usleep(800 * 1000);
         snprintf(pid_text, sizeof(pid_text), "the watcher of %d did not say within 2 s what it holds", t.pid);
-        const char *const logged[] = { pid_text, NULL };
-        cr_assert(daemon_log_has(&d, logged), "the timeout was not logged");
+        cr_assert(log_shows(pid_text), "the timeout was not logged");
         cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
         cr_assert_eq(m.n_entries, 0);
         message_done(&m);
@@ -981,11 +1008,7 @@ Test(daemon, a_watcher_that_never_tells_its_progress_stalls_nobody) {
         char pid_text[96];
         Message m = {};
         Target t;
-        pid_t w;
-
-        cr_assert_eq(target_start(&t, small), 0);
-        w = fake_watcher_before_start(t.pid, FAKE_WATCHER_STREAMING);
-        start_with_fake_watchers("silent");
+        pid_t w = start_with_a_watcher_found(&t, FAKE_WATCHER_STREAMING);
         /* Found streaming (its watcher said so once). */
         for (int i = 0; i < 100; i++) {
                 cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
@@ -998,17 +1021,7 @@ Test(daemon, a_watcher_that_never_tells_its_progress_stalls_nobody) {
         }
 
         /* Its status asks the watcher for the progress, which never comes. */
-        int fd = daemon_connect(&d);
-        Message req = { .type = MSG_STATUS };
-        cr_assert_geq(fd, 0);
-        message_set_u32(&req, TAG_PID, (uint32_t) t.pid);
-        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-        cr_assert_eq(daemon_send(fd, &req), 0);
-        message_done(&req);
-        others_served(700);
-        cr_assert_eq(daemon_recv(fd, &m), 0);
-        uint64_t took = now_usec(CLOCK_MONOTONIC) - t0;
-        close(fd);
+        uint64_t took = stalled_request(MSG_STATUS, t.pid, 700, &m);
         /* After a second, what the watcher said last. */
         cr_assert_eq(m.result, MEMCR_OK, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
         cr_assert_str_eq(m.state, "streaming");
@@ -1016,8 +1029,7 @@ Test(daemon, a_watcher_that_never_tells_its_progress_stalls_nobody) {
         cr_assert_geq(took, 900 * USEC_PER_MSEC);
         cr_assert_lt(took, 3 * USEC_PER_SEC);
         snprintf(pid_text, sizeof(pid_text), "the watcher of %d did not tell its progress within 1 s", t.pid);
-        const char *const logged[] = { pid_text, NULL };
-        cr_assert(daemon_log_has(&d, logged), "the timeout was not logged");
+        cr_assert(log_shows(pid_text), "the timeout was not logged");
         kill(w, SIGKILL);
         waitpid(w, NULL, 0);
         target_stop(&t);

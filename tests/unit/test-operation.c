@@ -180,3 +180,49 @@ Test(operation, checkpoint_without_a_watcher_program) {
         cr_assert_not_null(strstr(answer.message, "could not start a watcher"), "%s", answer.message);
         cr_assert_null(registry_find(&d.m.registry, target));
 }
+
+static Message restored;
+static bool restore_answered;
+
+static void on_restore_reply(Message *reply, void *userdata) {
+        restore_answered = true;
+        restored.type = reply->type;
+        cr_assert_eq(message_copy_fields(&restored, reply, ~UINT64_C(0)), 0);
+}
+
+/* A restore that comes while the checkpoint is under way waits for it, and
+ * then gets an operation of its own: the requester's handle follows. */
+Test(operation, restore_during_a_checkpoint_waits_for_it) {
+        const char *fake = getenv("MEMCR_FAKE_WATCHER_BIN");
+        pid_t target = unit_daemon_child(&d);
+        Message req = { .type = MSG_CHECKPOINT };
+        Operation *checkpoint = NULL, *handle = NULL;
+        OperationRequester restorer = { .on_reply = on_restore_reply, .userdata = &restored, .handle = &handle };
+        int pidfd = pidfd_open_pid(target);
+
+        cr_assert_not_null(fake, "MEMCR_FAKE_WATCHER_BIN is not set");
+        setenv("MEMCR_FAKE_WATCHER", "frozen", 1);
+        d.m.watcher.binary = fake;
+        d.m.watcher_timeout = 5 * USEC_PER_SEC;
+        message_set_u32(&req, TAG_PID, (uint32_t) target);
+        cr_assert_eq(operation_checkpoint(&d.m, &who, target, pidfd, &req, NULL, &checkpoint), 0);
+        message_done(&req);
+        close(pidfd);
+        cr_assert_not_null(checkpoint);
+
+        Operation *ret = NULL;
+        cr_assert_eq(operation_restore(&d.m, &restorer, target, &ret), 0);
+        cr_assert_eq(ret, checkpoint);
+        cr_assert_eq(handle, checkpoint, "the restore waits for the checkpoint");
+
+        unit_daemon_run_until(&d, &answered, 5 * USEC_PER_SEC);
+        cr_assert(answered);
+        cr_assert_eq(answer.result, MEMCR_OK, "checkpoint: %s", memcr_result_to_string(answer.result));
+        cr_assert_neq(handle, checkpoint, "the restore's handle still names the checkpoint");
+        unit_daemon_run_until(&d, &restore_answered, 5 * USEC_PER_SEC);
+        cr_assert(restore_answered);
+        cr_assert_eq(restored.result, MEMCR_OK, "restore: %s", memcr_result_to_string(restored.result));
+        cr_assert_null(handle);
+        cr_assert_null(registry_find(&d.m.registry, target));
+        message_done(&restored);
+}
