@@ -121,7 +121,7 @@ static void arm_timeout(Client *c) {
 static int on_lifetime(sd_event_source *s, uint64_t usec, void *userdata) {
         Client *c = userdata;
 
-        if (c->op || c->auth) {
+        if (c->busy) {
                 log_debug("client %i: connection lifetime over, closing it once its request is answered",
                           c->creds.pid);
                 c->expired = true;

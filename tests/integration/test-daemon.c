@@ -869,13 +869,21 @@ static void answered_within(uint16_t type, pid_t pid, unsigned ms) {
                      (unsigned long long) (took / USEC_PER_MSEC));
 }
 
-/* Others' requests, for about this long: each answered within 100 ms. */
+/* What "at once" is: 100 ms; with the sanitizers, which make memcrd and
+ * its clients several times slower (forking memcrd, for one), 250 ms. */
+#if defined(__SANITIZE_ADDRESS__)
+#define AT_ONCE_MS 250
+#else
+#define AT_ONCE_MS 100
+#endif
+
+/* Others' requests, for about this long: each answered at once. */
 static void others_served(unsigned ms) {
         uint64_t end = now_usec(CLOCK_MONOTONIC) + ms * USEC_PER_MSEC;
 
         while (now_usec(CLOCK_MONOTONIC) < end) {
-                answered_within(MSG_VERSION, 0, 100);
-                answered_within(MSG_LIST, 0, 100);
+                answered_within(MSG_VERSION, 0, AT_ONCE_MS);
+                answered_within(MSG_LIST, 0, AT_ONCE_MS);
                 usleep(20 * 1000);
         }
 }
@@ -979,7 +987,7 @@ Test(daemon, a_watcher_that_never_says_what_it_holds_stalls_nobody) {
 
         /* Requests about nothing frozen are answered at once. */
         for (int i = 0; i < 10; i++) {
-                answered_within(MSG_VERSION, 0, 100);
+                answered_within(MSG_VERSION, 0, AT_ONCE_MS);
                 usleep(20 * 1000);
         }
         /* A list waits for the watchers found, a second at most: then it

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -309,14 +310,18 @@ static void fake_watcher_answer(int fd, pid_t pid, const char *state) {
 }
 
 _Noreturn void fake_watcher_serve(int listen_fd, pid_t pid, FakeWatcherMode mode) {
-        struct pollfd p[17] = { { .fd = listen_fd, .events = POLLIN } };
-        size_t n = 1;
+        /* Its target's end is its own, as a watcher's. */
+        struct pollfd p[18] = {
+                { .fd = listen_fd, .events = POLLIN },
+                { .fd = (int) syscall(SYS_pidfd_open, pid, 0), .events = POLLIN },
+        };
+        size_t n = 2;
         unsigned answered = 0;
 
         for (;;) {
-                if (poll(p, n, 60 * 1000) <= 0)
+                if (poll(p, n, 60 * 1000) <= 0 || p[1].revents)
                         _exit(0);
-                for (size_t i = 1; i < n; i++)
+                for (size_t i = 2; i < n; i++)
                         if (p[i].revents) {
                                 char c;
                                 /* memcrd hung up on a request left unanswered. */

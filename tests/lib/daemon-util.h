@@ -70,7 +70,7 @@ int fake_watcher_mode_from_env(FakeWatcherMode *ret);
 /* Bind and listen on WATCH_DIR/PID.sock; returns the listening socket. */
 int fake_watcher_listen(const char *watch_dir, pid_t pid);
 /* Serve on the listening socket until memcrd hangs up on a connection it
- * got no answer on (or after 60 s); then exit. Never returns. */
+ * got no answer on, or pid ends (or after 60 s); then exit. Never returns. */
 _Noreturn void fake_watcher_serve(int listen_fd, pid_t pid, FakeWatcherMode mode);
 /* Fork a fake watcher for pid; its PID, or -errno. */
 pid_t fake_watcher_fork(const char *watch_dir, pid_t pid, FakeWatcherMode mode);
