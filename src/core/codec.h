@@ -9,16 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum Codec {
-        CODEC_NONE = 0,
-        CODEC_LZ4 = 1,
-        CODEC_ZSTD = 2,
-        _CODEC_MAX,
-} Codec;
-
-const char *codec_to_string(Codec c);
-int codec_from_string(const char *s); /* Codec or -EINVAL */
-int codec_supported(Codec c);         /* 1 if built in, 0 if not */
+#include "codec-name.h"
 
 /* Worst-case compressed size for raw_len input. */
 size_t codec_bound(Codec c, size_t raw_len);

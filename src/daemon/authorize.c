@@ -27,11 +27,10 @@ struct AuthRequest {
         Client *client;
         PolicyOp op;
         pid_t pid;
-        int pidfd;
-        Message req;
-        bool compat;
         const char *rule_reason; /* why the rules alone did not allow it (static) */
         sd_bus_slot *slot;
+        authorize_verdict_t cb;
+        void *userdata;
 };
 
 /* Is pid in our user namespace? 1, 0, or -errno (then: assume not). */
@@ -79,7 +78,11 @@ int authorize_capture_peer(Manager *m, Client *c, int fd) {
 }
 
 static void log_decision(Client *c, PolicyOp op, pid_t pid, bool allowed, const char *how, const char *reason) {
-        log_struct(allowed ? LOG_INFO : LOG_NOTICE, allowed ? "request allowed" : "request denied",
+        char text[512];
+
+        snprintf(text, sizeof(text), "%s of %i by uid %u (PID %i) %s (%s): %s", policy_op_to_string(op), (int) pid,
+                 c->creds.uid, (int) c->creds.pid, allowed ? "allowed" : "denied", how, reason);
+        log_struct(allowed ? LOG_INFO : LOG_NOTICE, text,
                    MESSAGE_ID(allowed ? MEMCR_MESSAGE_AUTH_ALLOWED : MEMCR_MESSAGE_AUTH_DENIED),
                    LOG_FIELD("MEMCR_OP", "%s", policy_op_to_string(op)), LOG_FIELD("MEMCR_PID", "%i", (int) pid),
                    LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
@@ -111,104 +114,72 @@ static int selinux_check(Client *c, pid_t pid, const char **ret_reason) {
         return 0;
 }
 
-static void proceed(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat) {
-        Manager *m = c->manager;
-        Entry *e = registry_find(&m->registry, pid);
-        int r = 0;
-
-        switch (op) {
-        case POLICY_OP_CHECKPOINT:
-                r = operation_checkpoint(m, c, pid, pidfd, req, compat);
-                break;
-        case POLICY_OP_RESTORE:
-                r = operation_restore(m, c, pid, e, req, compat);
-                break;
-        case POLICY_OP_STATUS:
-                if (!e) {
-                        /* Restored (or never frozen) while polkit was asked. */
-                        char text[128];
-                        snprintf(text, sizeof(text), "%i is not frozen", pid);
-                        client_reply(c, MEMCR_ERR_NOT_FROZEN, ENOENT, text, NULL);
-                        break;
-                }
-                entry_refresh(m, e);
-                client_status_reply(c, e);
-                break;
-        default:
-                r = -EINVAL;
-        }
-        if (r < 0) {
-                char buf[256];
-                snprintf(buf, sizeof(buf), "%s of %i failed: %s", policy_op_to_string(op), pid, strerror(-r));
-                log_error("%s", buf);
-                client_reply(c, memcr_result_from_errno(r), r, buf, NULL);
-        }
-}
-
-static void deny(Client *c, PolicyOp op, pid_t pid, int error, const char *how, const char *reason) {
+static void deny(Client *c, PolicyOp op, pid_t pid, int error, const char *how, const char *reason,
+                 authorize_verdict_t cb, void *userdata) {
         char buf[512];
 
         log_decision(c, op, pid, false, how, reason);
         snprintf(buf, sizeof(buf), "%s of %i denied: %s", policy_op_to_string(op), pid, reason);
-        client_reply(c, memcr_result_from_errno(error), error, buf, NULL);
+        cb(error, buf, userdata);
 }
 
-void auth_request_cancel(AuthRequest *a) {
+AuthRequest *auth_request_cancel(AuthRequest *a) {
         if (!a)
-                return;
+                return NULL;
         sd_bus_slot_unref(a->slot);
-        safe_close(a->pidfd);
-        message_done(&a->req);
         free(a);
+        return NULL;
 }
 
-static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        AuthRequest *a = userdata;
-        Client *c = a->client;
+/* polkit's answer: whether, and if not, why not. 0 or -EPERM. */
+static int polkit_verdict(AuthRequest *a, sd_bus_message *reply, char *reason, size_t size) {
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int authorized = 0, challenge = 0, r;
 
-        c->auth = NULL;
         if (e) {
                 /* No polkitd, or it failed: never "allowed"; and say which. */
-                char what[320], reason[448];
+                char what[320];
                 polkit_error_describe(e, what, sizeof(what));
-                snprintf(reason, sizeof(reason), "%s, and %s", a->rule_reason, what);
-                deny(c, a->op, a->pid, -EPERM, "polkit", reason);
-                goto done;
+                snprintf(reason, size, "%s, and %s", a->rule_reason, what);
+                return -EPERM;
         }
         r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
         if (r >= 0)
                 r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
         if (r < 0) {
-                deny(c, a->op, a->pid, -EPERM, "polkit", "polkit sent an answer that could not be read");
-                goto done;
+                snprintf(reason, size, "polkit sent an answer that could not be read");
+                return -EPERM;
         }
         if (!authorized) {
-                deny(c, a->op, a->pid, -EPERM, "polkit",
-                     challenge ? "authentication required (try --ask-password)"
-                               : "polkit did not authorize it");
-                goto done;
+                snprintf(reason, size, "%s",
+                         challenge ? "authentication required (try --ask-password)" : "polkit did not authorize it");
+                return -EPERM;
         }
-        {
-                const char *reason = NULL;
-                r = selinux_check(c, a->pid, &reason);
-                if (r < 0) {
-                        deny(c, a->op, a->pid, r, "selinux", reason);
-                        goto done;
-                }
+        return 0;
+}
+
+static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        AuthRequest *a = userdata;
+        Client *c = a->client;
+        const char *reason = NULL;
+        char buf[448];
+        int r;
+
+        r = polkit_verdict(a, reply, buf, sizeof(buf));
+        if (r < 0)
+                deny(c, a->op, a->pid, r, "polkit", buf, a->cb, a->userdata);
+        else if ((r = selinux_check(c, a->pid, &reason)) < 0)
+                deny(c, a->op, a->pid, r, "selinux", reason, a->cb, a->userdata);
+        else {
+                log_decision(c, a->op, a->pid, true, "polkit", "polkit authorized " POLKIT_ACTION);
+                a->cb(0, NULL, a->userdata);
         }
-        log_decision(c, a->op, a->pid, true, "polkit", "polkit authorized " POLKIT_ACTION);
-        proceed(c, a->op, a->pid, a->pidfd, &a->req, a->compat);
-done:
-        if (!c->op)
-                client_request_done(c);
         auth_request_cancel(a);
         return 0;
 }
 
-static int ask_polkit(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat,
-                      const char *rule_reason) {
+static int ask_polkit(Client *c, PolicyOp op, pid_t pid, const char *rule_reason, authorize_verdict_t cb,
+                      void *userdata, AuthRequest **ret) {
         Manager *m = c->manager;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
         AuthRequest *a;
@@ -221,13 +192,9 @@ static int ask_polkit(Client *c, PolicyOp op, pid_t pid, int pidfd, const Messag
         a->client = c;
         a->op = op;
         a->pid = pid;
-        a->compat = compat;
         a->rule_reason = rule_reason;
-        a->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-        a->req.type = req->type;
-        r = message_copy_fields(&a->req, req, ~UINT64_C(0));
-        if (r < 0 || a->pidfd < 0)
-                goto fail;
+        a->cb = cb;
+        a->userdata = userdata;
 
         r = sd_bus_message_new_method_call(m->bus, &msg, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
@@ -251,7 +218,7 @@ static int ask_polkit(Client *c, PolicyOp op, pid_t pid, int pidfd, const Messag
                               (c->flags & REQUEST_FLAG_INTERACTIVE) ? 5 * 60 * USEC_PER_SEC : 25 * USEC_PER_SEC);
         if (r < 0)
                 goto fail;
-        c->auth = a;
+        *ret = a;
         return 0;
 
 fail:
@@ -259,7 +226,8 @@ fail:
         return r < 0 ? r : -ENOMEM;
 }
 
-int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *req, bool compat) {
+int authorize(Client *c, PolicyOp op, pid_t pid, int pidfd, authorize_verdict_t cb, void *userdata,
+              AuthRequest **ret) {
         Manager *m = c->manager;
         Entry *e = registry_find(&m->registry, pid);
         PolicyDecision d;
@@ -267,6 +235,7 @@ int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *
         const char *reason = NULL;
         int r;
 
+        *ret = NULL;
         r = proc_creds_read(pid, &target);
         if (r >= 0 && op == POLICY_OP_CHECKPOINT) {
                 /* What is judged here is what the watcher will hold the target
@@ -278,7 +247,7 @@ int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *
         if (r >= 0 && pidfd_is_alive(pidfd) <= 0)
                 r = -ESRCH; /* the PID was reused between pidfd_open and now */
         if (r < 0) {
-                deny(c, op, pid, -ESRCH, "policy", "no such process");
+                deny(c, op, pid, -ESRCH, "policy", "no such process", cb, userdata);
                 return 0;
         }
 
@@ -297,27 +266,27 @@ int authorize_then(Client *c, PolicyOp op, pid_t pid, int pidfd, const Message *
         policy_decide(&in, &d);
 
         if (d.verdict == POLICY_DENY) {
-                deny(c, op, pid, d.error, "policy", d.reason);
+                deny(c, op, pid, d.error, "policy", d.reason, cb, userdata);
                 return 0;
         }
         if (d.verdict == POLICY_ASK_POLKIT) {
-                r = ask_polkit(c, op, pid, pidfd, req, compat, d.reason);
+                r = ask_polkit(c, op, pid, d.reason, cb, userdata, ret);
                 if (r < 0) {
                         char buf[384];
                         snprintf(buf, sizeof(buf), "%s; polkit could not be asked: %s", d.reason,
                                  r == -ENOTCONN || r == -ECONNRESET ? "the system bus connection is gone"
                                                                      : strerror(-r));
-                        deny(c, op, pid, -EPERM, "polkit", buf);
+                        deny(c, op, pid, -EPERM, "polkit", buf, cb, userdata);
                 }
                 return 0;
         }
 
         r = selinux_check(c, pid, &reason);
         if (r < 0) {
-                deny(c, op, pid, r, "selinux", reason);
+                deny(c, op, pid, r, "selinux", reason, cb, userdata);
                 return 0;
         }
         log_decision(c, op, pid, true, "policy", d.reason);
-        proceed(c, op, pid, pidfd, req, compat);
+        cb(0, NULL, userdata);
         return 0;
 }

@@ -15,11 +15,13 @@
 
 #include "authorize.h"
 #include "client.h"
-#include "codec.h"
+#include "codec-name.h"
 #include "config.h"
+#include "listing.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
+#include "operation.h"
 #include "pidfd-util.h"
 #include "socket-util.h"
 
@@ -29,17 +31,9 @@ static const ConnCallbacks client_callbacks;
  * after this long. */
 #define REFUSED_TIMEOUT_USEC (2 * USEC_PER_SEC)
 
-uid_t client_uid(const Client *c) {
-        return c->creds.uid;
-}
-
-pid_t client_pid(const Client *c) {
-        return c->creds.pid;
-}
-
-bool client_wants_progress(const Client *c) {
-        return c->flags & REQUEST_FLAG_PROGRESS;
-}
+/* A status of a process whose memory streams back asks its watcher for the
+ * progress, this long at most; then the last one known is told. */
+#define REFRESH_TIMEOUT_USEC (1 * USEC_PER_SEC)
 
 static int on_free(sd_event_source *s, void *userdata) {
         client_free(userdata);
@@ -47,13 +41,26 @@ static int on_free(sd_event_source *s, void *userdata) {
 }
 
 /* Free on the next loop iteration: callbacks up the stack may still use it. */
+static void client_forget_request(Client *c) {
+        if (c->op)
+                operation_forget_requester(c->op, c);
+        c->op = NULL;
+        c->auth = auth_request_cancel(c->auth);
+        c->refresh = watcher_exchange_free(c->refresh);
+        for (Client **p = &c->manager->waiting; c->waiting && *p; p = &(*p)->next_waiting)
+                if (*p == c) {
+                        *p = c->next_waiting;
+                        break;
+                }
+        c->waiting = false;
+        message_done(&c->request);
+        c->request_pidfd = safe_close(c->request_pidfd);
+}
+
 static void client_schedule_free(Client *c) {
         if (c->free_source)
                 return;
-        if (c->op) {
-                operation_client_gone(c->op);
-                c->op = NULL;
-        }
+        client_forget_request(c);
         if (sd_event_add_defer(c->manager->event, &c->free_source, on_free, c) < 0)
                 client_free(c);
 }
@@ -64,10 +71,7 @@ Client *client_free(Client *c) {
         if (!c)
                 return NULL;
         m = c->manager;
-        if (c->op)
-                operation_client_gone(c->op);
-        if (c->auth)
-                auth_request_cancel(c->auth);
+        client_forget_request(c);
         for (Client **p = &m->clients; *p; p = &(*p)->next)
                 if (*p == c) {
                         *p = c->next;
@@ -85,7 +89,6 @@ Client *client_free(Client *c) {
         free(c->label);
         free(c->refusal);
         free(c);
-        manager_check_idle(m);
         return NULL;
 }
 
@@ -118,7 +121,7 @@ static void arm_timeout(Client *c) {
 static int on_lifetime(sd_event_source *s, uint64_t usec, void *userdata) {
         Client *c = userdata;
 
-        if (c->op || c->auth) {
+        if (c->busy) {
                 log_debug("client %i: connection lifetime over, closing it once its request is answered",
                           c->creds.pid);
                 c->expired = true;
@@ -129,9 +132,7 @@ static int on_lifetime(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-void client_reply_message(Client *c, Message *reply) {
-        if (!c)
-                return;
+static void client_reply_message(Client *c, Message *reply) {
         if (c->compat) {
                 int32_t v = reply->result == MEMCR_OK ? MEMCR_COMPAT_OK
                             : reply->result == MEMCR_ERR_NO_PROCESS || reply->result == MEMCR_ERR_NOT_FROZEN
@@ -144,11 +145,9 @@ void client_reply_message(Client *c, Message *reply) {
         (void) conn_send(c->conn, reply);
 }
 
-void client_reply(Client *c, MemcrResult result, int error, const char *message, const Message *info) {
+static void client_reply(Client *c, MemcrResult result, int error, const char *message, const Message *info) {
         Message m = { .type = MSG_REPLY };
 
-        if (!c)
-                return;
         if (info)
                 (void) message_copy_fields(&m, info, MESSAGE_INFO_FIELDS);
         message_set_u32(&m, TAG_RESULT, result);
@@ -161,10 +160,13 @@ void client_reply(Client *c, MemcrResult result, int error, const char *message,
 }
 
 /* The request in progress is answered: take the next one. */
-void client_request_done(Client *c) {
-        if (!c)
+static void client_request_done(Client *c) {
+        if (!c->busy)
                 return;
+        c->busy = false;
         c->op = NULL;
+        message_done(&c->request);
+        c->request_pidfd = safe_close(c->request_pidfd);
         if (c->expired) {
                 /* Its answer goes out, then the connection is closed. */
                 conn_close_after_flush(c->conn);
@@ -175,7 +177,12 @@ void client_request_done(Client *c) {
 }
 
 static void log_request(Client *c, const char *op, pid_t pid) {
-        log_struct(LOG_INFO, "request", MESSAGE_ID(MEMCR_MESSAGE_REQUEST), LOG_FIELD("MEMCR_OP", "%s", op),
+        char text[160], of[32] = "";
+
+        if (pid > 0)
+                snprintf(of, sizeof(of), " of %i", (int) pid);
+        snprintf(text, sizeof(text), "%s%s requested by uid %u (PID %i)", op, of, c->creds.uid, (int) c->creds.pid);
+        log_struct(LOG_INFO, text, MESSAGE_ID(MEMCR_MESSAGE_REQUEST), LOG_FIELD("MEMCR_OP", "%s", op),
                    LOG_FIELD("MEMCR_PID", "%i", (int) pid),
                    LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
                    LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
@@ -202,7 +209,9 @@ static int parse_dump_dir(Client *c, const Message *req, const char **ret) {
         return -EACCES;
 }
 
-static int handle_checkpoint(Client *c, const Message *req, bool compat) {
+static int start_authorize(Client *c, PolicyOp op, int pidfd, const Message *req);
+
+static int handle_checkpoint(Client *c, const Message *req) {
         _cleanup_close_ int pidfd = -EBADF;
         pid_t pid = (pid_t) req->pid;
         const char *dir;
@@ -241,89 +250,29 @@ static int handle_checkpoint(Client *c, const Message *req, bool compat) {
                 return 0;
         }
 
-        return authorize_then(c, POLICY_OP_CHECKPOINT, pid, pidfd, req, compat);
+        return start_authorize(c, POLICY_OP_CHECKPOINT, TAKE_FD(pidfd), req);
 }
 
-static int handle_restore(Client *c, const Message *req, bool compat) {
+static int handle_restore(Client *c, const Message *req) {
         pid_t pid = (pid_t) req->pid;
-        _cleanup_close_ int pidfd = -EBADF;
+        int pidfd;
         char buf[256];
 
         log_request(c, "restore", pid);
         pidfd = pidfd_open_pid(pid);
         if (pidfd < 0) {
-                if (pidfd < 0) {
-                        snprintf(buf, sizeof(buf), "no process %i", pid);
-                        client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
-                        return 0;
-                }
+                snprintf(buf, sizeof(buf), "no process %i", pid);
+                client_reply(c, MEMCR_ERR_NO_PROCESS, ESRCH, buf, NULL);
+                return 0;
         }
-        return authorize_then(c, POLICY_OP_RESTORE, pid, pidfd, req, compat);
-}
-
-static void entry_to_message(const Entry *e, Message *m) {
-        (void) message_copy_fields(m, &e->info, MESSAGE_INFO_FIELDS);
-        message_set_u32(m, TAG_PID, (uint32_t) e->pid);
-        message_set_u32(m, TAG_CALLER_UID, e->caller_uid);
-        (void) message_set_string(m, TAG_STATE, entry_state_to_string(e->state));
-}
-
-/* A caller sees the processes it may restore: its own and those it froze. */
-static bool may_see(Client *c, const Entry *e) {
-        if (c->creds.uid == 0 || e->caller_uid == c->creds.uid)
-                return true;
-        return MESSAGE_HAS(&e->info, TAG_UID) && e->info.uid == c->creds.uid;
-}
-
-/* No process pid, or only its zombie. */
-static bool pid_gone(pid_t pid) {
-        _cleanup_close_ int fd = pidfd_open_pid(pid);
-        return fd < 0 || pidfd_is_alive(fd) == 0;
-}
-
-static bool may_see_ended(Client *c, const Ended *x) {
-        return c->creds.uid == 0 || x->caller_uid == c->creds.uid || x->target_uid == c->creds.uid;
-}
-
-static void ended_to_message(const Ended *x, Message *m) {
-        message_set_u32(m, TAG_PID, (uint32_t) x->pid);
-        message_set_u32(m, TAG_CALLER_UID, x->caller_uid);
-        if (x->target_uid != (uid_t) -1)
-                message_set_u32(m, TAG_UID, x->target_uid);
-        if (x->comm[0])
-                (void) message_set_string(m, TAG_COMM, x->comm);
-        (void) message_set_string(m, TAG_STATE, x->state);
+        return start_authorize(c, POLICY_OP_RESTORE, pidfd, req);
 }
 
 static int handle_list(Client *c) {
-        Registry *r = &c->manager->registry;
         Message m = { .type = MSG_REPLY };
 
         log_request(c, "list", 0);
-        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
-        for (Entry *e = r->entries; e; e = e->next) {
-                Message *x;
-                if (!may_see(c, e))
-                        continue;
-                x = message_add_entry(&m);
-                if (!x)
-                        break;
-                entry_to_message(e, x);
-        }
-        /* Lazily restored processes that ended while streaming, as long as no
-         * other process has their PID. */
-        for (size_t k = 0; k < r->n_ended; k++) {
-                const Ended *x = &r->ended[k];
-                Message *y;
-
-                if (registry_find_ended(r, x->pid) != x || !may_see_ended(c, x) || registry_find(r, x->pid) ||
-                    !pid_gone(x->pid))
-                        continue;
-                y = message_add_entry(&m);
-                if (!y)
-                        break;
-                ended_to_message(x, y);
-        }
+        listing_list(&c->manager->registry, &c->creds, &m);
         client_reply_message(c, &m);
         message_done(&m);
         return 0;
@@ -337,16 +286,11 @@ static int handle_status(Client *c, const Message *req) {
         log_request(c, "status", pid);
         pidfd = pidfd_open_pid(pid);
         if (pidfd < 0 || (pidfd_is_alive(pidfd) == 0 && !registry_find(&c->manager->registry, pid))) {
-                const Ended *x = registry_find_ended(&c->manager->registry, pid);
+                Message m = { .type = MSG_REPLY };
 
                 /* Gone (or a zombie): if it ended after memcr restored it, say
                  * how (to those who may know). */
-                if (x && may_see_ended(c, x)) {
-                        Message m = { .type = MSG_REPLY };
-                        message_set_u32(&m, TAG_RESULT, MEMCR_ERR_NO_PROCESS);
-                        message_set_u32(&m, TAG_ERRNO, ESRCH);
-                        (void) message_set_string(&m, TAG_MESSAGE, x->text);
-                        ended_to_message(x, &m);
+                if (listing_ended(&c->manager->registry, &c->creds, pid, &m)) {
                         client_reply_message(c, &m);
                         message_done(&m);
                         return 0;
@@ -357,16 +301,246 @@ static int handle_status(Client *c, const Message *req) {
                         return 0;
                 }
         }
-        return authorize_then(c, POLICY_OP_STATUS, pid, pidfd, req, false);
+        return start_authorize(c, POLICY_OP_STATUS, TAKE_FD(pidfd), req);
 }
 
-void client_status_reply(Client *c, Entry *e) {
+static void client_status_reply(Client *c, Entry *e) {
         Message m = { .type = MSG_REPLY };
 
-        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
-        entry_to_message(e, &m);
+        listing_status(e, &m);
         client_reply_message(c, &m);
         message_done(&m);
+}
+
+static void on_operation_progress(Message *progress, void *userdata) {
+        Client *c = userdata;
+
+        if ((c->flags & REQUEST_FLAG_PROGRESS) && !c->compat)
+                (void) conn_send(c->conn, progress);
+}
+
+static void on_operation_reply(Message *reply, void *userdata) {
+        Client *c = userdata;
+
+        c->op = NULL;
+        client_reply_message(c, reply);
+        client_request_done(c);
+}
+
+static void on_refresh_done(WatcherExchange *x, Message *reply, int error, void *userdata) {
+        Client *c = userdata;
+        pid_t pid = (pid_t) c->request.pid;
+        Entry *e = registry_find(&c->manager->registry, pid);
+        char text[128];
+
+        c->refresh = watcher_exchange_free(c->refresh);
+        if (reply && reply->result == MEMCR_OK && e)
+                (void) entry_set_info(e, reply);
+        else if (error == -ETIMEDOUT)
+                log_warning("the watcher of %i did not tell its progress within 1 s; the status of %i is what it "
+                            "said last",
+                            pid, pid);
+        if (e)
+                client_status_reply(c, e);
+        else {
+                snprintf(text, sizeof(text), "%i is not frozen", pid);
+                client_reply(c, MEMCR_ERR_NOT_FROZEN, ENOENT, text, NULL);
+        }
+        client_request_done(c);
+}
+
+static const WatcherExchangeCallbacks refresh_callbacks = {
+        .on_done = on_refresh_done,
+};
+
+/* A status: as the registry has it, but of a process whose memory streams
+ * back, with the progress its watcher tells. */
+static void status_now(Client *c, pid_t pid) {
+        Manager *m = c->manager;
+        Entry *e = registry_find(&m->registry, pid);
+        Message req = { .type = MSG_STATUS };
+        char text[128];
+
+        if (!e) {
+                /* Restored (or never frozen) while polkit was asked. */
+                snprintf(text, sizeof(text), "%i is not frozen", pid);
+                client_reply(c, MEMCR_ERR_NOT_FROZEN, ENOENT, text, NULL);
+                return;
+        }
+        message_set_u32(&req, TAG_PID, (uint32_t) pid);
+        if (e->state != ENTRY_STREAMING ||
+            watcher_exchange_start(m->event, m->watch_dir, pid, &req, -EBADF, REFRESH_TIMEOUT_USEC,
+                                   &refresh_callbacks, c, &c->refresh) < 0)
+                client_status_reply(c, e);
+        message_done(&req);
+}
+
+/* Authorized: do it. */
+static int dispatch(Client *c, PolicyOp op) {
+        Manager *m = c->manager;
+        pid_t pid = (pid_t) c->request.pid;
+        OperationRequester who = {
+                .on_progress = on_operation_progress,
+                .on_reply = on_operation_reply,
+                .userdata = c,
+                .handle = &c->op,
+                .uid = c->creds.uid,
+                .pid = c->creds.pid,
+                .flags = c->flags,
+        };
+        char identity[PROC_IDENTITY_STRING_MAX];
+        int r;
+
+        switch (op) {
+        case POLICY_OP_CHECKPOINT:
+                r = proc_identity_to_string(&c->target_identity, identity, sizeof(identity));
+                if (r < 0)
+                        return r;
+                return operation_checkpoint(m, &who, pid, c->request_pidfd, &c->request, identity, &c->op);
+        case POLICY_OP_RESTORE:
+                return operation_restore(m, &who, pid, &c->op);
+        case POLICY_OP_STATUS:
+                status_now(c, pid);
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
+static bool request_pending(const Client *c) {
+        return c->op || c->auth || c->refresh;
+}
+
+static void on_verdict(int error, const char *text, void *userdata) {
+        Client *c = userdata;
+        PolicyOp op = c->request.type == MSG_CHECKPOINT ? POLICY_OP_CHECKPOINT
+                      : c->request.type == MSG_RESTORE  ? POLICY_OP_RESTORE
+                                                        : POLICY_OP_STATUS;
+        int r;
+
+        c->auth = NULL;
+        if (error < 0)
+                client_reply(c, memcr_result_from_errno(error), error, text, NULL);
+        else if ((r = dispatch(c, op)) < 0) {
+                char buf[256];
+                snprintf(buf, sizeof(buf), "%s of %i failed: %s", policy_op_to_string(op), (pid_t) c->request.pid,
+                         strerror(-r));
+                log_error("%s", buf);
+                client_reply(c, memcr_result_from_errno(r), r, buf, NULL);
+        }
+        if (!request_pending(c))
+                client_request_done(c);
+}
+
+/* The request waits for its verdict (and then, for what it asks) in c. */
+static int start_authorize(Client *c, PolicyOp op, int pidfd, const Message *req) {
+        Message copy = { .type = req->type };
+        int r;
+
+        r = message_copy_fields(&copy, req, ~UINT64_C(0));
+        if (r < 0) {
+                message_done(&copy);
+                safe_close(pidfd);
+                return r;
+        }
+        message_done(&c->request);
+        c->request = copy;
+        safe_close(c->request_pidfd);
+        c->request_pidfd = pidfd;
+        return authorize(c, op, (pid_t) req->pid, pidfd, on_verdict, c, &c->auth);
+}
+
+static void log_bad_request(Client *c, const char *what, const char *reason) {
+        char text[384];
+
+        snprintf(text, sizeof(text), "%s from uid %u (PID %i): %s", what, c->creds.uid, (int) c->creds.pid, reason);
+        log_struct(LOG_NOTICE, text, MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST),
+                   LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
+                   LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid), LOG_FIELD("MEMCR_REASON", "%s", reason),
+                   NULL);
+}
+
+/* At start-up, what is frozen is known once the watchers found have
+ * answered: a request about it waits for that (a second at most). */
+static bool wait_for_registry(Client *c, const Message *req) {
+        Manager *m = c->manager;
+        int r;
+
+        if (manager_registry_settled(m) || (req->type != MSG_LIST && req->type != MSG_STATUS && req->type != MSG_RESTORE))
+                return false;
+        message_done(&c->request);
+        c->request.type = req->type;
+        r = message_copy_fields(&c->request, req, ~UINT64_C(0));
+        if (r < 0)
+                return false;
+        c->next_waiting = m->waiting;
+        m->waiting = c;
+        c->waiting = true;
+        return true;
+}
+
+static int handle_request(Client *c, Message *req) {
+        Message m = { .type = MSG_REPLY };
+
+        if (wait_for_registry(c, req))
+                return 0;
+        switch (req->type) {
+        case MSG_CHECKPOINT:
+                /* Who froze it, and what was authorized, are ours to say, not
+                 * the client's. */
+                req->present &= ~((UINT64_C(1) << TAG_CALLER_UID) | (UINT64_C(1) << TAG_AUTH_IDENTITY));
+                return handle_checkpoint(c, req);
+        case MSG_RESTORE:
+                return handle_restore(c, req);
+        case MSG_LIST:
+                return handle_list(c);
+        case MSG_STATUS:
+                return handle_status(c, req);
+        case MSG_VERSION:
+                message_set_u32(&m, TAG_RESULT, MEMCR_OK);
+                (void) message_set_string(&m, TAG_VERSION, VERSION);
+                client_reply_message(c, &m);
+                message_done(&m);
+                return 0;
+        default:
+                log_bad_request(c, "request of a type clients may not send", message_type_to_string(req->type));
+                client_reply(c, MEMCR_ERR_INVALID, EINVAL, "not a request", NULL);
+                return -EBADMSG;
+        }
+}
+
+/* One request at a time: no more input until this one is answered. */
+static void request_begin(Client *c, uint32_t flags) {
+        conn_pause(c->conn, true);
+        c->busy = true;
+        c->flags = flags;
+        if (c->timeout)
+                (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+}
+
+static int request_run(Client *c, Message *req) {
+        int r = handle_request(c, req);
+
+        if (r < 0)
+                return r;
+        if (!request_pending(c) && !c->waiting)
+                client_request_done(c);
+        return 0;
+}
+
+void client_resume_waiting(Manager *m) {
+        while (m->waiting) {
+                Client *c = m->waiting;
+                Message req = c->request;
+
+                m->waiting = c->next_waiting;
+                c->next_waiting = NULL;
+                c->waiting = false;
+                c->request = (Message) {};
+                if (request_run(c, &req) < 0)
+                        conn_close_after_flush(c->conn);
+                message_done(&req);
+        }
 }
 
 static int on_message(Conn *conn, Message *req, void *userdata) {
@@ -378,64 +552,17 @@ static int on_message(Conn *conn, Message *req, void *userdata) {
                 client_reply(c, MEMCR_ERR_BUSY, EUSERS, c->refusal, NULL);
                 return -EUSERS; /* closed once the answer is out */
         }
-
-        /* One request at a time: no more input until this one is answered. */
-        conn_pause(conn, true);
-        c->flags = MESSAGE_HAS(req, TAG_FLAGS) ? req->flags : 0;
-        if (c->timeout)
-                (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+        request_begin(c, MESSAGE_HAS(req, TAG_FLAGS) ? req->flags : 0);
 
         /* Well-formed, but asking for what nothing can do. */
         r = request_check_values(req, buf, sizeof(buf));
         if (r < 0) {
-                log_struct(LOG_NOTICE, "request with a value out of range", MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST),
-                           LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
-                           LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
-                           LOG_FIELD("MEMCR_REASON", "%s", buf), NULL);
+                log_bad_request(c, "request with a value out of range", buf);
                 client_reply(c, MEMCR_ERR_INVALID, -r, buf, NULL);
                 client_request_done(c);
                 return 0;
         }
-
-        switch (req->type) {
-        case MSG_CHECKPOINT:
-                /* Who froze it, and what was authorized, are ours to say, not
-                 * the client's. */
-                req->present &= ~((UINT64_C(1) << TAG_CALLER_UID) | (UINT64_C(1) << TAG_AUTH_IDENTITY));
-                r = handle_checkpoint(c, req, false);
-                break;
-        case MSG_RESTORE:
-                r = handle_restore(c, req, false);
-                break;
-        case MSG_LIST:
-                r = handle_list(c);
-                break;
-        case MSG_STATUS:
-                r = handle_status(c, req);
-                break;
-        case MSG_VERSION: {
-                Message m = { .type = MSG_REPLY };
-                message_set_u32(&m, TAG_RESULT, MEMCR_OK);
-                (void) message_set_string(&m, TAG_VERSION, VERSION);
-                client_reply_message(c, &m);
-                message_done(&m);
-                r = 0;
-                break;
-        }
-        default:
-                log_struct(LOG_NOTICE, "request of a type clients may not send",
-                           MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST),
-                           LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
-                           LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
-                           LOG_FIELD("MEMCR_REASON", "%s", message_type_to_string(req->type)), NULL);
-                client_reply(c, MEMCR_ERR_INVALID, EINVAL, "not a request", NULL);
-                return -EBADMSG;
-        }
-        if (r < 0)
-                return r;
-        if (!c->op)
-                client_request_done(c);
-        return 0;
+        return request_run(c, req);
 }
 
 static int on_compat(Conn *conn, int32_t cmd, int32_t pid, void *userdata) {
@@ -449,9 +576,7 @@ static int on_compat(Conn *conn, int32_t cmd, int32_t pid, void *userdata) {
                 (void) conn_send_raw(conn, &v, sizeof(v));
                 return -EUSERS;
         }
-        conn_pause(conn, true);
-        if (c->timeout)
-                (void) sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+        request_begin(c, 0);
         if (pid <= 0) {
                 int32_t v = MEMCR_COMPAT_INVALID_PID;
                 (void) conn_send_raw(conn, &v, sizeof(v));
@@ -459,22 +584,15 @@ static int on_compat(Conn *conn, int32_t cmd, int32_t pid, void *userdata) {
                 return 0;
         }
         message_set_u32(&req, TAG_PID, (uint32_t) pid);
-        r = cmd == MEMCR_COMPAT_CHECKPOINT ? handle_checkpoint(c, &req, true) : handle_restore(c, &req, true);
+        r = request_run(c, &req);
         message_done(&req);
-        if (r < 0)
-                return r;
-        if (!c->op)
-                client_request_done(c);
-        return 0;
+        return r;
 }
 
 static void on_bad_frame(Conn *conn, int error, void *userdata) {
         Client *c = userdata;
 
-        log_struct_errno(LOG_NOTICE, error, "malformed request, closing the connection",
-                         MESSAGE_ID(MEMCR_MESSAGE_BAD_REQUEST), LOG_FIELD("MEMCR_CALLER_UID", "%u", c->creds.uid),
-                         LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) c->creds.pid),
-                         LOG_FIELD("MEMCR_REASON", "%s", strerror(-error)), NULL);
+        log_bad_request(c, "malformed request, closing the connection", strerror(-error));
         if (!c->compat)
                 client_reply(c, MEMCR_ERR_INVALID, -error, "malformed request", NULL);
 }
@@ -532,6 +650,7 @@ static int client_new(Manager *m, int fd) {
                 return -ENOMEM;
         c->manager = m;
         c->pidfd = -EBADF;
+        c->request_pidfd = -EBADF;
         c->creds.pid = u.pid;
         c->creds.uid = u.uid;
         c->creds.gid = u.gid;

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "manager.h"
 #include "proc-creds.h"
+#include "watcher-exchange.h"
 
 struct Client {
         Manager *manager;
@@ -16,8 +17,14 @@ struct Client {
         char *label;            /* SELinux context of the peer, if enabled */
         bool compat;            /* speaks memcr's own protocol */
         uint32_t flags;         /* of the request in progress */
+        bool busy;              /* a request is in progress: no other is read */
+        Message request;        /* the request in progress, while it waits (authorization, start-up) */
+        int request_pidfd;      /* its target, pinned */
         Operation *op;          /* request in progress that outlives the handler */
         AuthRequest *auth;      /* authorization in progress */
+        WatcherExchange *refresh; /* status: asking the watcher for its progress */
+        bool waiting;           /* for the start-up to settle: in Manager.waiting */
+        Client *next_waiting;
         /* The target of the request in progress as authorization saw it
          * (checkpoint): the watcher holds the target to it. */
         ProcIdentity target_identity;
@@ -29,4 +36,8 @@ struct Client {
         Client *next;
 };
 
-void client_status_reply(Client *c, Entry *e);
+/* Accept every connection waiting on the socket. */
+int manager_accept(Manager *m);
+Client *client_free(Client *c);
+/* Requests that waited for the watchers found at start-up to answer go on. */
+void client_resume_waiting(Manager *m);

@@ -129,19 +129,18 @@ static int process_input(Conn *c) {
         return 0;
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Conn *c = userdata;
+static void dispatch_io(Conn *c, uint32_t revents) {
         int r;
 
         if (revents & EPOLLOUT) {
                 r = flush_out(c);
                 if (r < 0 && !stop_writing(c, r)) {
                         conn_fail(c, r);
-                        return 0;
+                        return;
                 }
                 if (r > 0 && c->close_after_flush) {
                         conn_fail(c, 0);
-                        return 0;
+                        return;
                 }
         }
 
@@ -150,34 +149,34 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                         c->in = malloc(MAX_FRAME);
                         if (!c->in) {
                                 conn_fail(c, -ENOMEM);
-                                return 0;
+                                return;
                         }
                 }
                 ssize_t k = recv(c->fd, c->in + c->in_size, MAX_FRAME - c->in_size, MSG_DONTWAIT);
                 if (k < 0 && errno != EAGAIN && errno != EINTR) {
                         conn_fail(c, -errno);
-                        return 0;
+                        return;
                 }
                 if (k == 0) {
                         conn_fail(c, c->in_size > 0 ? -ECONNRESET : 0);
-                        return 0;
+                        return;
                 }
                 if (k > 0) {
                         c->in_size += (size_t) k;
                         r = process_input(c);
                         if (c->closed)
-                                return 0;
+                                return;
                         if (r < 0) {
                                 /* Let a queued error reply go out first. */
                                 conn_close_after_flush(c);
-                                return 0;
+                                return;
                         }
                 }
         } else if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
                 /* Paused (a request is in progress) and the peer left. */
                 if (!(revents & EPOLLIN) || c->paused) {
                         conn_fail(c, -ECONNRESET);
-                        return 0;
+                        return;
                 }
         }
         if (c->in_size == 0 && c->in && !c->paused) {
@@ -185,6 +184,18 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 c->in = NULL;
         }
         update_events(c);
+}
+
+/* The owner may free the connection from any of its callbacks: then it is
+ * freed once the callback has returned. */
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Conn *c = userdata;
+
+        c->dispatching = true;
+        dispatch_io(c, revents);
+        c->dispatching = false;
+        if (c->free_pending)
+                conn_free(c);
         return 0;
 }
 
@@ -211,6 +222,12 @@ int conn_new(sd_event *e, int fd, bool detect_compat, const ConnCallbacks *cb, v
 Conn *conn_free(Conn *c) {
         if (!c)
                 return NULL;
+        if (c->dispatching) {
+                c->free_pending = true;
+                c->closed = true;
+                (void) sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+                return NULL;
+        }
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         free(c->in);

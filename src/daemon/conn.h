@@ -44,11 +44,14 @@ struct Conn {
         bool close_after_flush;
         bool closed;
         bool peer_stopped_reading; /* sending failed; what it sent is still read */
+        bool dispatching;       /* in one of the callbacks */
+        bool free_pending;      /* freed by a callback: once it returns */
         const ConnCallbacks *cb;
         void *userdata;
 };
 
 int conn_new(sd_event *e, int fd, bool detect_compat, const ConnCallbacks *cb, void *userdata, Conn **ret);
+/* Safe from the connection's own callbacks (freed once they return). */
 Conn *conn_free(Conn *c);
 
 int conn_send(Conn *c, const Message *m);

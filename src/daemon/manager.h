@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -15,6 +16,32 @@
 typedef struct Client Client;
 typedef struct Operation Operation;
 typedef struct AuthRequest AuthRequest;
+typedef struct Rebuild Rebuild;
+
+/* What the command line says. */
+typedef struct ManagerConfig {
+        const char *listen;
+        const char *socket_group;
+        mode_t socket_mode;
+        const char *runtime_dir;
+        const char *state_dir;
+        char **dump_dirs;
+        size_t n_dump_dirs;
+        const char *codec;
+        double idle_timeout;          /* < 0: 30 s when socket-activated, else never */
+        double client_timeout;
+        double connection_lifetime;
+        double watcher_timeout;
+        unsigned max_clients;
+        unsigned max_clients_per_user;
+        unsigned max_frozen;
+        unsigned max_frozen_per_user;
+        WatcherMode watchers;
+        const char *watcher_binary;
+        const char *watcher_socket;
+        int polkit;                   /* < 0: when a bus exists */
+        bool lazy_restore;
+} ManagerConfig;
 
 typedef struct Manager {
         sd_event *event;
@@ -22,6 +49,7 @@ typedef struct Manager {
         int listen_fd;
         sd_event_source *listen_source;
         bool socket_activated;
+        char *listen_path;           /* bound by us (--listen): removed at exit */
 
         char *runtime_dir;
         char *watch_dir;             /* runtime_dir/watch: the watchers' sockets (0700) */
@@ -33,9 +61,12 @@ typedef struct Manager {
         WatcherConfig watcher;
         char *watcher_binary;
         char *watcher_socket;
+        usec_t watcher_timeout;      /* a watcher must answer a job or a question within this */
 
         usec_t idle_timeout;         /* 0: never exit on idle */
         sd_event_source *idle_timer;
+        sd_event_source *idle_check; /* after every event: idle now? */
+        bool idle;
         usec_t client_timeout;       /* a connection must send a request within this */
         usec_t connection_lifetime;  /* a connection is closed after this, between requests (0: never) */
         unsigned max_clients;        /* connections of all users but root, together */
@@ -62,13 +93,25 @@ typedef struct Manager {
         size_t n_own_binaries;
         Operation *operations;
         unsigned n_operations;
+        Rebuild *rebuilds;           /* watchers found at start-up, not answered yet */
+        unsigned n_rebuilds;
+        sd_event_source *rebuild_grace; /* until it fires, requests about frozen processes wait for them */
+        Client *waiting;             /* such requests */
         Registry registry;
 } Manager;
 
-/* client.c */
-int manager_accept(Manager *m);
-void manager_check_idle(Manager *m);
-Client *client_free(Client *c);
+int manager_new(const ManagerConfig *cfg, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+int manager_startup(Manager *m, const ManagerConfig *cfg);
+int manager_run(Manager *m);
+
+/* Has every watcher found at start-up answered (or its grace passed)? */
+static inline bool manager_registry_settled(const Manager *m) {
+        return m->n_rebuilds == 0 || !m->rebuild_grace;
+}
 
 /* limits.c */
 /* May uid open another connection? 0, or -EUSERS with a sentence in buf. */
@@ -85,21 +128,3 @@ unsigned limits_descriptors_needed(const Manager *m);
  * Then it is never a target; *ret_reason says which. */
 bool manager_is_own_process(Manager *m, const ProcCreds *target, const char **ret_reason);
 int manager_add_own_binary(Manager *m, const char *path);
-
-/* operation.c */
-int operation_checkpoint(Manager *m, Client *c, pid_t pid, int pidfd, const Message *req, bool compat);
-int operation_restore(Manager *m, Client *c, pid_t pid, Entry *e, const Message *req, bool compat);
-void operation_client_gone(Operation *op);
-Operation *operation_free(Operation *op);
-int manager_rebuild(Manager *m);
-void manager_on_target_exit(Entry *e, void *userdata);
-void manager_on_watcher_exit(Entry *e, void *userdata);
-void entry_refresh(Manager *m, Entry *e);
-
-/* reply helpers (client.c) */
-void client_reply(Client *c, MemcrResult result, int error, const char *message, const Message *info);
-void client_reply_message(Client *c, Message *reply);
-void client_request_done(Client *c);
-uid_t client_uid(const Client *c);
-pid_t client_pid(const Client *c);
-bool client_wants_progress(const Client *c);

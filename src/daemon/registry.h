@@ -38,6 +38,7 @@ struct Entry {
         uid_t caller_uid;           /* who checkpointed it */
         Message info;               /* last status reported by the watcher */
         void *op;                   /* operation in progress on it, if any */
+        bool rebuilding;            /* op: asking its watcher what it holds (start-up) */
         Entry *next;
 };
 

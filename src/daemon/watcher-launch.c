@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "bus-util.h"
 #include "log.h"
 #include "macro.h"
+#include "pidfd-util.h"
 #include "socket-util.h"
 #include "watcher-launch.h"
 
@@ -24,10 +24,15 @@ struct WatcherLaunch {
         pid_t target;
         int pipe_fd;             /* fork mode: a pipe; socket mode: the connection to the spawn socket */
         sd_event_source *pipe_source;
-        sd_event_source *poll_source; /* systemd mode: looking for the watcher's socket */
+        pid_t child;             /* fork mode: the intermediate child, until reaped */
+        int child_pidfd;
+        sd_event_source *child_source;
         sd_event_source *timer;
-        sd_bus_slot *slot;
-        char *socket_path;
+        sd_bus_slot *slot;       /* systemd mode: StartUnit */
+        sd_bus_slot *match;      /* systemd mode: JobRemoved of the unit */
+        char unit[64];           /* systemd mode: memcr-watch@PID.service */
+        char *job;               /* systemd mode: the start job's object path */
+        char *early_job, *early_result; /* a job of the unit that ended before StartUnit answered */
         char *unit_error;        /* systemd mode: why StartUnit failed, before the spawn socket was tried */
         watcher_ready_t cb;
         void *userdata;
@@ -59,9 +64,9 @@ static void finish(WatcherLaunch *l, int error, const char *text) {
                 return;
         l->done = true;
         l->pipe_source = sd_event_source_disable_unref(l->pipe_source);
-        l->poll_source = sd_event_source_disable_unref(l->poll_source);
         l->timer = sd_event_source_disable_unref(l->timer);
         l->slot = sd_bus_slot_unref(l->slot);
+        l->match = sd_bus_slot_unref(l->match);
         if (error < 0 && !text)
                 text = strerror(-error);
         if (error < 0 && l->unit_error) {
@@ -92,10 +97,28 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void reap_child(WatcherLaunch *l, int options) {
+        int st = 0;
+
+        if (l->child <= 0 || waitpid(l->child, &st, options) != l->child)
+                return;
+        l->child = 0;
+        l->child_source = sd_event_source_disable_unref(l->child_source);
+        l->child_pidfd = safe_close(l->child_pidfd);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                finish(l, -ECHILD, NULL);
+}
+
+/* The intermediate child exits right away; reaped when it has. */
+static int on_child(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        reap_child(userdata, WNOHANG);
+        return 0;
+}
+
 static int launch_fork(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
         int p[2];
         pid_t child;
-        int st;
+        int r;
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
@@ -133,14 +156,14 @@ static int launch_fork(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) 
                 _exit(127);
         }
         safe_close(p[1]);
-        /* The intermediate child exits right away. */
-        while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-                ;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                safe_close(p[0]);
-                return -ECHILD;
-        }
+        l->child = child;
         l->pipe_fd = p[0];
+        l->child_pidfd = pidfd_open_pid(child);
+        if (l->child_pidfd < 0)
+                return l->child_pidfd; /* reaped by watcher_launch_free() */
+        r = sd_event_add_io(e, &l->child_source, l->child_pidfd, EPOLLIN, on_child, l);
+        if (r < 0)
+                return r;
         return sd_event_add_io(e, &l->pipe_source, l->pipe_fd, EPOLLIN, on_pipe, l);
 }
 
@@ -174,76 +197,112 @@ static int launch_socket(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l
         return 0;
 }
 
-static int on_job_done(sd_bus_message *m, void *userdata, sd_bus_error *error);
+/* The unit is Type=notify: its start job is done once the watcher said
+ * READY=1, which it does when it listens on its socket. */
+static void job_finished(WatcherLaunch *l, const char *result) {
+        char text[256];
 
-static int launch_unit(sd_event *e, const WatcherConfig *cfg, WatcherLaunch *l) {
-        char unit[64];
+        if (streq(result, "done")) {
+                finish(l, 0, NULL);
+                return;
+        }
+        snprintf(text, sizeof(text), "memcr-watch@%i.service did not start (job result: %s; see its log)", l->target,
+                 result);
+        finish(l, -EIO, text);
+}
 
-        snprintf(unit, sizeof(unit), "memcr-watch@%i.service", l->target);
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        WatcherLaunch *l = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+                return 0;
+        if (!streq(unit, l->unit))
+                return 0;
+        if (!l->job) {
+                /* StartUnit has not answered yet: which job is ours is not
+                 * known; keep it for then. */
+                free(l->early_job);
+                free(l->early_result);
+                l->early_job = strdup(path);
+                l->early_result = strdup(result);
+                return 0;
+        }
+        if (streq(path, l->job))
+                job_finished(l, result);
+        return 0;
+}
+
+static int on_start_unit(sd_bus_message *m, void *userdata, sd_bus_error *error);
+
+static int launch_unit(sd_event *e, WatcherConfig *cfg, WatcherLaunch *l) {
+        int r;
+
+        snprintf(l->unit, sizeof(l->unit), "memcr-watch@%i.service", l->target);
+        /* (Not matched on the unit's name, arg2: sd-bus does not match an
+         * argument that follows one that is not a string.) */
+        r = sd_bus_match_signal_async(cfg->bus, &l->match, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                      "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed, NULL, l);
+        if (r < 0)
+                return r;
+        /* systemd sends JobRemoved to subscribers only. */
+        if (!l->cfg->subscribed) {
+                r = sd_bus_call_method_async(cfg->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                             "org.freedesktop.systemd1.Manager", "Subscribe", NULL, NULL, NULL);
+                if (r < 0)
+                        return r;
+                l->cfg->subscribed = true;
+        }
         /* StartUnit (not a transient unit): polkit sees the unit name, so the
          * memcr user can be allowed to start these units and nothing else. */
         return sd_bus_call_method_async(cfg->bus, &l->slot, "org.freedesktop.systemd1",
                                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-                                        "StartUnit", on_job_done, l, "ss", unit, "replace");
+                                        "StartUnit", on_start_unit, l, "ss", l->unit, "replace");
 }
 
-static int on_poll_socket(sd_event_source *s, uint64_t usec, void *userdata);
-
-static int on_job_done(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        WatcherLaunch *l = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(m);
+/* systemd asks polkit whether memcrd's user may start the unit: without
+ * polkit (not installed, masked, failed) it may not. The spawn socket needs
+ * nobody's consent. */
+static void start_unit_refused(WatcherLaunch *l, const sd_bus_error *e) {
         char what[384], text[512];
         int r;
 
-        l->slot = sd_bus_slot_unref(l->slot);
-        if (e) {
-                /* systemd asks polkit whether memcrd's user may start the
-                 * unit: without polkit (not installed, masked, failed) it may
-                 * not. The spawn socket needs nobody's consent. */
-                bus_error_describe(e, what, sizeof(what));
-                snprintf(text, sizeof(text), "systemd did not start memcr-watch@%i.service for memcrd (%s)",
-                         l->target, what);
-                l->unit_error = strdup(text);
-                if (!l->unit_error) {
-                        finish(l, -ENOMEM, NULL);
-                        return 0;
-                }
-                if (!l->cfg->spawn_socket) {
-                        finish(l, -EIO, text);
-                        return 0;
-                }
-                log_notice("%s; starting watchers through %s from now on", text, l->cfg->spawn_socket);
-                l->cfg->start_unit_refused = true;
-                r = launch_socket(sd_event_source_get_event(l->timer), l->cfg, l);
-                if (r < 0)
-                        finish(l, r, strerror(-r));
-                return 0;
+        l->match = sd_bus_slot_unref(l->match);
+        bus_error_describe(e, what, sizeof(what));
+        snprintf(text, sizeof(text), "systemd did not start memcr-watch@%i.service for memcrd (%s)", l->target, what);
+        l->unit_error = strdup(text);
+        if (!l->unit_error) {
+                finish(l, -ENOMEM, NULL);
+                return;
         }
-        /* The job is queued; the unit is Type=notify, but rather than follow
-         * the job we watch for the socket, which is what we need anyway. */
-        return on_poll_socket(NULL, 0, l);
+        if (!l->cfg->spawn_socket) {
+                finish(l, -EIO, text);
+                return;
+        }
+        log_notice("%s; starting watchers through %s from now on", text, l->cfg->spawn_socket);
+        l->cfg->start_unit_refused = true;
+        r = launch_socket(sd_event_source_get_event(l->timer), l->cfg, l);
+        if (r < 0)
+                finish(l, r, strerror(-r));
 }
 
-static int on_poll_socket(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_start_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         WatcherLaunch *l = userdata;
-        sd_event *e = sd_event_source_get_event(l->timer);
-        struct stat st;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        const char *job;
 
-        /* The socket appears when the watcher binds it (memcrd removed any stale
-         * one before starting the unit); connecting is left to the owner. */
-        if (stat(l->socket_path, &st) >= 0 && S_ISSOCK(st.st_mode)) {
-                finish(l, 0, NULL);
+        l->slot = sd_bus_slot_unref(l->slot);
+        if (e) {
+                start_unit_refused(l, e);
                 return 0;
         }
-        if (!l->poll_source) {
-                int r = sd_event_add_time_relative(e, &l->poll_source, CLOCK_MONOTONIC, 20 * USEC_PER_MSEC, 0,
-                                                   on_poll_socket, l);
-                if (r < 0)
-                        finish(l, r, NULL);
+        if (sd_bus_message_read(m, "o", &job) < 0 || !(l->job = strdup(job))) {
+                finish(l, -EBADMSG, "systemd's answer to StartUnit could not be read");
                 return 0;
         }
-        (void) sd_event_source_set_time_relative(l->poll_source, 20 * USEC_PER_MSEC);
-        (void) sd_event_source_set_enabled(l->poll_source, SD_EVENT_ONESHOT);
+        if (l->early_job && streq(l->early_job, l->job))
+                job_finished(l, l->early_result ?: "");
         return 0;
 }
 
@@ -260,10 +319,7 @@ int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_
         l->pipe_fd = -EBADF;
         l->cb = cb;
         l->userdata = userdata;
-        if (asprintf(&l->socket_path, "%s/%i.sock", cfg->watch_dir, target) < 0) {
-                free(l);
-                return -ENOMEM;
-        }
+        l->child_pidfd = -EBADF;
 
         r = sd_event_add_time_relative(e, &l->timer, CLOCK_MONOTONIC, READY_TIMEOUT, 0, on_timeout, l);
         if (r >= 0)
@@ -290,11 +346,17 @@ WatcherLaunch *watcher_launch_free(WatcherLaunch *l) {
         if (!l)
                 return NULL;
         sd_event_source_disable_unref(l->pipe_source);
-        sd_event_source_disable_unref(l->poll_source);
+        sd_event_source_disable_unref(l->child_source);
+        if (l->child > 0)
+                (void) waitpid(l->child, NULL, 0); /* it exits right after its fork */
+        safe_close(l->child_pidfd);
         sd_event_source_disable_unref(l->timer);
         sd_bus_slot_unref(l->slot);
+        sd_bus_slot_unref(l->match);
         safe_close(l->pipe_fd);
-        free(l->socket_path);
+        free(l->job);
+        free(l->early_job);
+        free(l->early_result);
         free(l->unit_error);
         free(l);
         return NULL;

@@ -9,8 +9,9 @@
  * watcher is started through memcr-watch.socket instead: a socket only
  * memcrd's user may connect to, each connection of which systemd answers with
  * a watcher unit of its own (Accept=yes), no polkit involved. Either way the
- * watcher ends up listening on WATCH_DIR/PID.sock and the callback fires;
- * memcrd then connects and hands over the job.
+ * watcher ends up listening on WATCH_DIR/PID.sock and the callback fires
+ * (fork and socket mode: the watcher says so; systemd mode: the unit, which
+ * is Type=notify, has started); memcrd then connects and hands over the job.
  */
 
 #include <stdbool.h>
@@ -41,6 +42,7 @@ typedef struct WatcherConfig {
         struct rlimit nofile;  /* RLIMIT_NOFILE for watchers (fork mode): memcrd's, before it raised its own */
         /* systemd mode: StartUnit was refused once; use the spawn socket. */
         bool start_unit_refused;
+        bool subscribed;       /* systemd mode: to systemd's signals (JobRemoved) */
 } WatcherConfig;
 
 int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,

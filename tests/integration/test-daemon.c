@@ -852,3 +852,193 @@ Test(daemon, watcher_killed_while_memcrd_is_gone_is_reported) {
         cr_assert(daemon_log_has(&d, reported), "the loss of %d was not logged", t.pid);
         target_stop(&t);
 }
+
+/* Watchers that take a request and never answer: memcrd goes on serving
+ * everybody else meanwhile, and the stalled exchange ends by its timer. */
+
+/* A request on a new connection, answered within ms milliseconds. */
+static void answered_within(uint16_t type, pid_t pid, unsigned ms) {
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        Message m = {};
+
+        cr_assert_eq(daemon_request(&d, type, pid, 0, &m), 0);
+        uint64_t took = now_usec(CLOCK_MONOTONIC) - t0;
+        cr_assert_eq(m.result, MEMCR_OK, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
+        message_done(&m);
+        cr_assert_lt(took, ms * USEC_PER_MSEC, "%s answered after %llu ms", message_type_to_string(type),
+                     (unsigned long long) (took / USEC_PER_MSEC));
+}
+
+/* What "at once" is: 100 ms; with the sanitizers, which make memcrd and
+ * its clients several times slower (forking memcrd, for one), 250 ms. */
+#if defined(__SANITIZE_ADDRESS__)
+#define AT_ONCE_MS 250
+#else
+#define AT_ONCE_MS 100
+#endif
+
+/* Others' requests, for about this long: each answered at once. */
+static void others_served(unsigned ms) {
+        uint64_t end = now_usec(CLOCK_MONOTONIC) + ms * USEC_PER_MSEC;
+
+        while (now_usec(CLOCK_MONOTONIC) < end) {
+                answered_within(MSG_VERSION, 0, AT_ONCE_MS);
+                answered_within(MSG_LIST, 0, AT_ONCE_MS);
+                usleep(20 * 1000);
+        }
+}
+
+/* A fake watcher for pid, serving the runtime directory before memcrd starts. */
+static pid_t fake_watcher_before_start(pid_t pid, FakeWatcherMode mode) {
+        char watch[160];
+        pid_t w;
+
+        snprintf(watch, sizeof(watch), "%s/watch", d.runtime);
+        cr_assert_eq(mkdir(d.runtime, 0755), 0);
+        cr_assert_eq(mkdir(watch, 0700), 0);
+        w = fake_watcher_fork(watch, pid, mode);
+        cr_assert_gt(w, 0);
+        return w;
+}
+
+static void start_with_fake_watchers(const char *mode) {
+        const char *fake = getenv("MEMCR_FAKE_WATCHER_BIN");
+        char a_watcher[300];
+
+        cr_assert_not_null(fake, "MEMCR_FAKE_WATCHER_BIN is not set");
+        setenv("MEMCR_FAKE_WATCHER", mode, 1);
+        snprintf(a_watcher, sizeof(a_watcher), "--watcher=%s", fake);
+        const char *const extra[] = { a_watcher, "--watcher-timeout=2", NULL };
+        cr_assert_eq(daemon_start(&d, false, extra), 0, "memcrd did not start (see %s)", d.log);
+        /* Its socket listens before memcrd has started: once it answers,
+         * it runs its loop. */
+        Message m = {};
+        cr_assert_eq(daemon_request(&d, MSG_VERSION, 0, 0, &m), 0);
+        message_done(&m);
+}
+
+/* A target, and a fake watcher that serves its socket when memcrd starts. */
+static pid_t start_with_a_watcher_found(Target *t, FakeWatcherMode mode) {
+        pid_t w;
+
+        cr_assert_eq(target_start(t, small), 0);
+        w = fake_watcher_before_start(t->pid, mode);
+        start_with_fake_watchers("silent");
+        return w;
+}
+
+/* Wait (3 s at most) for a line in memcrd's log. */
+static bool log_shows(const char *text) {
+        const char *const needles[] = { text, NULL };
+
+        for (int i = 0; i < 300; i++) {
+                if (daemon_log_has(&d, needles))
+                        return true;
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
+/* A request a stalled watcher holds up; others are served meanwhile (for
+ * others_ms). Its answer in ret; the time it took. */
+static uint64_t stalled_request(uint16_t type, pid_t pid, unsigned others_ms, Message *ret) {
+        Message req = { .type = type };
+        int fd = daemon_connect(&d);
+
+        cr_assert_geq(fd, 0);
+        message_set_u32(&req, TAG_PID, (uint32_t) pid);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        cr_assert_eq(daemon_send(fd, &req), 0);
+        message_done(&req);
+        others_served(others_ms);
+        cr_assert_eq(daemon_recv(fd, ret), 0);
+        close(fd);
+        return now_usec(CLOCK_MONOTONIC) - t0;
+}
+
+Test(daemon, a_watcher_that_never_answers_its_job_stalls_nobody) {
+        char text[128];
+        Message m = {};
+        Target t;
+
+        start_with_fake_watchers("silent");
+        cr_assert_eq(target_start(&t, small), 0);
+        uint64_t took = stalled_request(MSG_CHECKPOINT, t.pid, 1500, &m);
+        cr_assert_eq(m.result, MEMCR_ERR_TIMEOUT, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
+        snprintf(text, sizeof(text), "checkpoint of %d failed: its watcher did not answer within 2 s", t.pid);
+        cr_assert_str_eq(m.message, text);
+        message_done(&m);
+        cr_assert_geq(took, 1900 * USEC_PER_MSEC);
+        cr_assert_lt(took, 5 * USEC_PER_SEC);
+        const char *const logged[] = { "MESSAGE_ID=" MEMCR_MESSAGE_CHECKPOINT_FAILED, text, NULL };
+        cr_assert(daemon_log_has(&d, logged), "the timeout was not logged");
+        /* Not frozen, not listed. */
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_eq(m.n_entries, 0);
+        message_done(&m);
+        target_stop(&t);
+}
+
+Test(daemon, a_watcher_that_never_says_what_it_holds_stalls_nobody) {
+        char pid_text[64];
+        Message m = {};
+        Target t;
+        pid_t w = start_with_a_watcher_found(&t, FAKE_WATCHER_SILENT);
+
+        /* Requests about nothing frozen are answered at once. */
+        for (int i = 0; i < 10; i++) {
+                answered_within(MSG_VERSION, 0, AT_ONCE_MS);
+                usleep(20 * 1000);
+        }
+        /* A list waits for the watchers found, a second at most: then it
+         * shows the process as not yet known. */
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_lt(now_usec(CLOCK_MONOTONIC) - t0, 1200 * USEC_PER_MSEC);
+        cr_assert_eq(m.n_entries, 1);
+        cr_assert_eq(m.entries[0].pid, (uint32_t) t.pid);
+        cr_assert_str_eq(m.entries[0].state, "checkpointing");
+        message_done(&m);
+        others_served(500);
+
+        /* Its time is up: forgotten, and said why. */
+        snprintf(pid_text, sizeof(pid_text), "the watcher of %d did not say within 2 s what it holds", t.pid);
+        cr_assert(log_shows(pid_text), "the timeout was not logged");
+        cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+        cr_assert_eq(m.n_entries, 0);
+        message_done(&m);
+        /* memcrd hung up on it. */
+        cr_assert_eq(waitpid(w, NULL, 0), w);
+        target_stop(&t);
+}
+
+Test(daemon, a_watcher_that_never_tells_its_progress_stalls_nobody) {
+        char pid_text[96];
+        Message m = {};
+        Target t;
+        pid_t w = start_with_a_watcher_found(&t, FAKE_WATCHER_STREAMING);
+        /* Found streaming (its watcher said so once). */
+        for (int i = 0; i < 100; i++) {
+                cr_assert_eq(daemon_request(&d, MSG_LIST, 0, 0, &m), 0);
+                bool found = m.n_entries == 1 && streq(m.entries[0].state, "streaming");
+                message_done(&m);
+                if (found)
+                        break;
+                cr_assert_lt(i, 99, "the streaming process was not found");
+                usleep(10 * 1000);
+        }
+
+        /* Its status asks the watcher for the progress, which never comes. */
+        uint64_t took = stalled_request(MSG_STATUS, t.pid, 700, &m);
+        /* After a second, what the watcher said last. */
+        cr_assert_eq(m.result, MEMCR_OK, "%s: %s", memcr_result_to_string(m.result), m.message ?: "");
+        cr_assert_str_eq(m.state, "streaming");
+        message_done(&m);
+        cr_assert_geq(took, 900 * USEC_PER_MSEC);
+        cr_assert_lt(took, 3 * USEC_PER_SEC);
+        snprintf(pid_text, sizeof(pid_text), "the watcher of %d did not tell its progress within 1 s", t.pid);
+        cr_assert(log_shows(pid_text), "the timeout was not logged");
+        kill(w, SIGKILL);
+        waitpid(w, NULL, 0);
+        target_stop(&t);
+}

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -262,4 +264,112 @@ int daemon_request_msg(const Daemon *d, const Message *req, Message *reply) {
                 r = daemon_recv(fd, reply);
         close(fd);
         return r;
+}
+
+int fake_watcher_mode_from_env(FakeWatcherMode *ret) {
+        static const char *const names[] = { "silent", "frozen", "streaming", "hang-up" };
+        const char *s = getenv("MEMCR_FAKE_WATCHER");
+
+        for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
+                if (strcmp(s, names[i]) == 0) {
+                        *ret = (FakeWatcherMode) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+int fake_watcher_listen(const char *watch_dir, pid_t pid) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock", watch_dir, (int) pid) >=
+            sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        (void) unlink(sa.sun_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static void fake_watcher_answer(int fd, pid_t pid, const char *state) {
+        Message m = { .type = MSG_REPLY };
+
+        message_set_u32(&m, TAG_RESULT, MEMCR_OK);
+        message_set_u32(&m, TAG_PID, (uint32_t) pid);
+        message_set_u32(&m, TAG_WATCHER_PID, (uint32_t) getpid());
+        message_set_u32(&m, TAG_CALLER_UID, 0);
+        (void) message_set_string(&m, TAG_STATE, state);
+        (void) message_send(fd, &m, NULL, 0);
+        message_done(&m);
+}
+
+_Noreturn void fake_watcher_serve(int listen_fd, pid_t pid, FakeWatcherMode mode) {
+        /* Its target's end is its own, as a watcher's. */
+        struct pollfd p[18] = {
+                { .fd = listen_fd, .events = POLLIN },
+                { .fd = (int) syscall(SYS_pidfd_open, pid, 0), .events = POLLIN },
+        };
+        size_t n = 2;
+        unsigned answered = 0;
+
+        for (;;) {
+                if (poll(p, n, 60 * 1000) <= 0 || p[1].revents)
+                        _exit(0);
+                for (size_t i = 2; i < n; i++)
+                        if (p[i].revents) {
+                                char c;
+                                /* memcrd hung up on a request left unanswered. */
+                                if (recv(p[i].fd, &c, 1, MSG_DONTWAIT) <= 0)
+                                        _exit(0);
+                        }
+                if (!p[0].revents)
+                        continue;
+                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                Message req = {};
+                int fds[1];
+                size_t n_fds = 0;
+
+                if (fd < 0)
+                        continue;
+                if (message_recv(fd, &req, fds, 1, &n_fds) < 0) {
+                        close(fd);
+                        continue;
+                }
+                if (n_fds > 0)
+                        close(fds[0]);
+                message_done(&req);
+                if (mode == FAKE_WATCHER_FROZEN || (mode == FAKE_WATCHER_STREAMING && answered == 0)) {
+                        fake_watcher_answer(fd, pid, mode == FAKE_WATCHER_FROZEN ? "frozen" : "streaming");
+                        answered++;
+                        close(fd);
+                } else if (mode == FAKE_WATCHER_HANG_UP)
+                        close(fd);
+                else if (n < sizeof(p) / sizeof(p[0]))
+                        p[n++] = (struct pollfd) { .fd = fd, .events = POLLIN };
+                else
+                        close(fd);
+        }
+}
+
+pid_t fake_watcher_fork(const char *watch_dir, pid_t pid, FakeWatcherMode mode) {
+        int fd = fake_watcher_listen(watch_dir, pid);
+        pid_t child;
+
+        if (fd < 0)
+                return fd;
+        child = fork();
+        if (child < 0) {
+                close(fd);
+                return -errno;
+        }
+        if (child == 0)
+                fake_watcher_serve(fd, pid, mode);
+        close(fd);
+        return child;
 }

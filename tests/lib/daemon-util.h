@@ -55,3 +55,22 @@ int daemon_send(int fd, const Message *req);
 int daemon_recv(int fd, Message *reply);
 /* One request (any fields) on a new connection. */
 int daemon_request_msg(const Daemon *d, const Message *req, Message *reply);
+
+/* A stand-in for memcr-watch, serving WATCH_DIR/PID.sock the way a watcher
+ * that misbehaves would: the thing memcrd is tested against. */
+typedef enum FakeWatcherMode {
+        FAKE_WATCHER_SILENT,    /* accepts, reads, never answers */
+        FAKE_WATCHER_FROZEN,    /* answers every request: OK, state "frozen" */
+        FAKE_WATCHER_STREAMING, /* answers the first request: OK, "streaming"; then is silent */
+        FAKE_WATCHER_HANG_UP,   /* accepts, reads, closes without an answer */
+} FakeWatcherMode;
+
+/* From $MEMCR_FAKE_WATCHER ("silent", "frozen", "streaming", "hang-up"). */
+int fake_watcher_mode_from_env(FakeWatcherMode *ret);
+/* Bind and listen on WATCH_DIR/PID.sock; returns the listening socket. */
+int fake_watcher_listen(const char *watch_dir, pid_t pid);
+/* Serve on the listening socket until memcrd hangs up on a connection it
+ * got no answer on, or pid ends (or after 60 s); then exit. Never returns. */
+_Noreturn void fake_watcher_serve(int listen_fd, pid_t pid, FakeWatcherMode mode);
+/* Fork a fake watcher for pid; its PID, or -errno. */
+pid_t fake_watcher_fork(const char *watch_dir, pid_t pid, FakeWatcherMode mode);
