@@ -80,6 +80,7 @@ static void hold_on_request(Watch *w, WatchLoop *loop, WatchRequest *req) {
         const Message *m = &req->message;
         uint32_t flags;
         bool lazy;
+        int r;
 
         if (req->error < 0)
                 return;
@@ -92,7 +93,8 @@ static void hold_on_request(Watch *w, WatchLoop *loop, WatchRequest *req) {
                 flags = MESSAGE_HAS(m, TAG_FLAGS) ? m->flags : 0;
                 lazy = (flags & REQUEST_FLAG_LAZY) || (w->lazy_default && !(flags & REQUEST_FLAG_EAGER));
                 message_done(&req->message);
-                watch_loop_exit(loop, lazy ? watch_restore_lazy(w, req->fd) : watch_restore(w, req->fd, "requested", NULL));
+                r = lazy ? watch_restore_lazy(w, req->fd) : watch_restore(w, req->fd, "requested", NULL);
+                watch_loop_exit(loop, r);
                 break;
         case MSG_CHECKPOINT:
                 watch_reply(req->fd, MEMCR_ERR_ALREADY_FROZEN, EALREADY, "already frozen", w, true);

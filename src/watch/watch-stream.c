@@ -190,7 +190,8 @@ static int restore_eagerly(Watch *w, int fd, int error) {
         char note[384];
 
         if (w->frozen->no_lazy[0])
-                snprintf(note, sizeof(note), "restored eagerly: no lazy restore for %i, %s", w->pid, w->frozen->no_lazy);
+                snprintf(note, sizeof(note), "restored eagerly: no lazy restore for %i, %s", w->pid,
+                         w->frozen->no_lazy);
         else
                 snprintf(note, sizeof(note), "restored eagerly: a lazy restore of %i was not possible (%s)", w->pid,
                          strerror(-error));
@@ -228,7 +229,8 @@ int watch_restore_lazy(Watch *w, int fd) {
 
         lazy_restore_progress(l, &progress);
         snprintf(text, sizeof(text),
-                 "process %i (%s) restored lazily: running again %.1f ms after the request, its memory streaming back",
+                 "process %i (%s) restored lazily on request: running again %.1f ms after it, its memory "
+                 "streaming back",
                  w->pid, w->comm, (double) progress.running_usec / USEC_PER_MSEC);
         log_lazy(w, text, &progress, MEMCR_MESSAGE_RESTORE_DONE);
         if (fd >= 0)
