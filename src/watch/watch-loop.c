@@ -51,30 +51,30 @@ void watch_loop_exit(WatchLoop *loop, int result) {
         loop->result = result;
 }
 
-/* The next connection on our socket from a peer that may talk to us, with
- * time limits on its request and our answer, and its request. */
+static void request_done(WatchRequest *req) {
+        close_many(req->fds, req->n_fds);
+        message_done(&req->message);
+        req->fd = safe_close(req->fd);
+}
+
+/* Takes the next connection on our socket, from a peer that may talk to us,
+ * with time limits on its request and our answer; reads its request and
+ * hands it to the loop's handler. */
 static void serve(Watch *w, WatchLoop *loop) {
         struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_SEC };
-        WatchRequest req = { .fds = { -EBADF } };
+        _cleanup_(request_done) WatchRequest req = { .fd = -EBADF, .fds = { -EBADF } };
 
         req.fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (req.fd < 0)
+        if (req.fd < 0 || watch_peer_allowed(req.fd) < 0)
                 return;
-        if (watch_peer_allowed(req.fd) < 0)
-                goto finish;
         (void) setsockopt(req.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         (void) setsockopt(req.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         req.error = message_recv(req.fd, &req.message, req.fds, loop->request_fds, &req.n_fds);
         /* A connection that closed without a request is nothing. */
         if (req.error == -ECONNRESET)
-                goto finish;
+                return;
         req.error = MIN(req.error, 0);
         loop->on_request(w, loop, &req);
-finish:
-        for (size_t i = 0; i < req.n_fds; i++)
-                safe_close(req.fds[i]);
-        message_done(&req.message);
-        safe_close(req.fd);
 }
 
 static int wait_timeout(const WatchLoop *loop) {
