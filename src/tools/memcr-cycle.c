@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "memcr.h"
+#include "parse-util.h"
 
 static const char *arg_dump_dir = "/var/tmp";
 static Codec arg_codec = CODEC_NONE;
@@ -105,13 +106,10 @@ static int parse_argv(int argc, char *argv[], pid_t *ret_pid) {
                 log_error("expected exactly one PID");
                 return -EINVAL;
         }
-        char *end;
-        long v = strtol(argv[optind], &end, 10);
-        if (*end || v <= 0 || v > INT32_MAX) {
+        if (pid_from_string(argv[optind], ret_pid) < 0) {
                 log_error("invalid PID: %s", argv[optind]);
                 return -EINVAL;
         }
-        *ret_pid = (pid_t) v;
         return 0;
 }
 
