@@ -13,6 +13,7 @@
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
+#include "protocol.h"
 #include "tracee.h"
 #include "watch-hold.h"
 #include "watch-loop.h"
@@ -63,7 +64,10 @@ static void hold_on_ready(Watch *w, WatchLoop *loop, unsigned ready) {
                          "frozen process %i (%s) was killed while frozen (by SIGKILL: nothing else ends a held "
                          "process); its dump is dropped",
                          w->pid, w->comm);
-                watch_log_outcome(w, "hold", -ESRCH, MEMCR_MESSAGE_TARGET_EXITED, text);
+                log_struct(LOG_ERR, text, MESSAGE_ID(MEMCR_MESSAGE_TARGET_EXITED), LOG_FIELD("MEMCR_PID", "%i", w->pid),
+                           LOG_FIELD("MEMCR_OP", "%s", "hold"), LOG_FIELD("MEMCR_RESULT", "%s", memcr_result_to_string(memcr_result_from_errno(-ESRCH))),
+                           LOG_FIELD("MEMCR_REASON", "%s", "killed"), LOG_FIELD("MEMCR_CALLER_UID", "%u", w->caller_uid),
+                           LOG_FIELD("MEMCR_WATCHER_PID", "%i", (int) getpid()), NULL);
                 /* Collects its threads (the fail-safe kill finds it dead already). */
                 w->frozen = frozen_free(w->frozen);
                 watch_loop_exit(loop, -ESRCH);
