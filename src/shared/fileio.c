@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -62,11 +63,16 @@ int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_si
         return read_full_fd(fd, max_size, ret, ret_size);
 }
 
-int pread_full(int fd, void *buf, size_t size, off_t offset) {
-        char *p = buf;
-
+/* Transfer all of size bytes: at offset (pread/pwrite) or, with offset -1,
+ * at the file position (read/write). */
+static int transfer_full(int fd, char *p, size_t size, off_t offset, bool writing) {
         while (size > 0) {
-                ssize_t k = pread(fd, p, size, offset);
+                ssize_t k;
+
+                if (offset < 0)
+                        k = writing ? write(fd, p, size) : read(fd, p, size);
+                else
+                        k = writing ? pwrite(fd, p, size, offset) : pread(fd, p, size, offset);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -76,62 +82,26 @@ int pread_full(int fd, void *buf, size_t size, off_t offset) {
                         return -EIO;
                 p += k;
                 size -= (size_t) k;
-                offset += k;
+                if (offset >= 0)
+                        offset += k;
         }
         return 0;
+}
+
+int pread_full(int fd, void *buf, size_t size, off_t offset) {
+        assert(offset >= 0);
+        return transfer_full(fd, buf, size, offset, false);
 }
 
 int pwrite_full(int fd, const void *buf, size_t size, off_t offset) {
-        const char *p = buf;
-
-        while (size > 0) {
-                ssize_t k = pwrite(fd, p, size, offset);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                size -= (size_t) k;
-                offset += k;
-        }
-        return 0;
+        assert(offset >= 0);
+        return transfer_full(fd, (char *) buf, size, offset, true);
 }
 
 int write_full(int fd, const void *buf, size_t size) {
-        const char *p = buf;
-
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
+        return transfer_full(fd, (char *) buf, size, -1, true);
 }
 
 int read_full(int fd, void *buf, size_t size) {
-        char *p = buf;
-
-        while (size > 0) {
-                ssize_t k = read(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
+        return transfer_full(fd, buf, size, -1, false);
 }
