@@ -18,14 +18,29 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
 #include "proc-creds.h"
+#include "procfs.h"
 
 /* Connections over a limit are kept just long enough to be told so. */
 #define MAX_REFUSED 16
+
+/* mine of the caller's and others of users other than root, against a limit
+ * per user and one for everybody but root (root keeps room of its own). */
+static int quota_check(unsigned mine, unsigned others, unsigned per_user, unsigned total, uid_t uid,
+                       const char *what, char *buf, size_t size) {
+        if (mine >= per_user) {
+                snprintf(buf, size, "limit of %u %s for uid %u reached", per_user, what, (unsigned) uid);
+                return -EUSERS;
+        }
+        if (uid != 0 && others >= total) {
+                snprintf(buf, size, "limit of %u %s of users other than root reached", total, what);
+                return -EUSERS;
+        }
+        return 0;
+}
 
 int limits_check_connection(Manager *m, uid_t uid, char *buf, size_t size) {
         unsigned mine = 0, others = 0;
@@ -38,16 +53,7 @@ int limits_check_connection(Manager *m, uid_t uid, char *buf, size_t size) {
                 if (c->creds.uid != 0)
                         others++;
         }
-        if (mine >= m->max_clients_per_user) {
-                snprintf(buf, size, "limit of %u connections for uid %u reached", m->max_clients_per_user,
-                         (unsigned) uid);
-                return -EUSERS;
-        }
-        if (uid != 0 && others >= m->max_clients) {
-                snprintf(buf, size, "limit of %u connections of users other than root reached", m->max_clients);
-                return -EUSERS;
-        }
-        return 0;
+        return quota_check(mine, others, m->max_clients_per_user, m->max_clients, uid, "connections", buf, size);
 }
 
 int limits_check_frozen(Manager *m, uid_t uid, char *buf, size_t size) {
@@ -63,16 +69,8 @@ int limits_check_frozen(Manager *m, uid_t uid, char *buf, size_t size) {
                 if (e->caller_uid != 0)
                         others++;
         }
-        if (mine >= m->max_frozen_per_user) {
-                snprintf(buf, size, "limit of %u frozen processes for uid %u reached", m->max_frozen_per_user,
-                         (unsigned) uid);
-                return -EUSERS;
-        }
-        if (uid != 0 && others >= m->max_frozen) {
-                snprintf(buf, size, "limit of %u frozen processes of users other than root reached", m->max_frozen);
-                return -EUSERS;
-        }
-        return 0;
+        return quota_check(mine, others, m->max_frozen_per_user, m->max_frozen, uid, "frozen processes", buf,
+                           size);
 }
 
 bool limits_may_refuse(Manager *m) {
@@ -141,11 +139,9 @@ static bool runs_program_named_ours(pid_t pid) {
 /* In the unit of memcrd or of a watcher (memcr.service, memcr-watch@….service)? */
 static bool in_our_units(pid_t pid) {
         _cleanup_free_ char *text = NULL;
-        char path[64];
         const char *p;
 
-        snprintf(path, sizeof(path), "/proc/%i/cgroup", pid);
-        if (read_full_file(path, 64 * 1024, &text, NULL) < 0)
+        if (procfs_read(pid, 0, "cgroup", 64 * 1024, &text) < 0)
                 return false;
         /* The unified hierarchy's line: "0::/memcr.slice/memcr-watch@42.service". */
         p = strstr(text, "0::");
