@@ -225,7 +225,6 @@ static int pidfd_alive(int pidfd) {
 int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
         _cleanup_tracee_ Tracee *t = NULL;
         usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), stop_timeout);
-        bool leader_alive = false;
         int r;
 
         assert(pid > 0);
@@ -317,8 +316,6 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
         for (size_t i = 0; i < t->n_threads; i++) {
                 if (t->threads[i].gone)
                         continue;
-                if (t->threads[i].tid == pid)
-                        leader_alive = true;
                 if (ptrace(PTRACE_SETOPTIONS, t->threads[i].tid, 0, SEIZE_OPTIONS) < 0) {
                         if (errno == ESRCH) {
                                 t->threads[i].gone = true;
@@ -343,7 +340,6 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                 }
         if (k == 0)
                 return -ESRCH;
-        (void) leader_alive;
 
         /* The pidfd pins the process the caller meant; if it has exited, the PID
          * now names somebody else, and we must not touch that process. */

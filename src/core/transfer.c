@@ -22,8 +22,6 @@ typedef struct Job {
         usec_t deadline;
         transfer_progress_t progress;
         void *userdata;
-        bool (*filter)(const Dump *d, size_t idx, void *userdata);
-        void *filter_userdata;
         _Atomic size_t next;
         _Atomic int error;
         _Atomic uint64_t done_bytes;
@@ -92,8 +90,6 @@ static void *worker(void *userdata) {
 
                 if (idx >= j->dump->n_chunks || atomic_load(&j->error) != 0)
                         break;
-                if (j->filter && !j->filter(j->dump, idx, j->filter_userdata))
-                        continue;
                 if (j->deadline != 0 && now_usec(CLOCK_MONOTONIC) > j->deadline) {
                         set_error(j, -ETIME);
                         break;
@@ -145,8 +141,7 @@ static int run(Job *j, unsigned n_workers) {
         unsigned started = 0;
 
         for (size_t i = 0; i < j->dump->n_chunks; i++)
-                if (!j->filter || j->filter(j->dump, i, j->filter_userdata))
-                        j->total_bytes += j->dump->chunks[i].raw_len;
+                j->total_bytes += j->dump->chunks[i].raw_len;
 
         n_workers = MAX(1u, MIN(n_workers, (unsigned) MAX_WORKERS));
         if (j->dump->n_chunks < n_workers)
@@ -192,32 +187,23 @@ static int run(Job *j, unsigned n_workers) {
         return atomic_load(&j->error);
 }
 
-int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o) {
+static int transfer(Dump *d, int mem_fd, const TransferOptions *o, bool to_dump) {
         Job j = {
                 .dump = d,
                 .mem_fd = mem_fd,
                 .pid = o->pid,
-                .to_dump = true,
+                .to_dump = to_dump,
                 .deadline = o->deadline,
                 .progress = o->progress,
                 .userdata = o->userdata,
-                .filter = o->filter,
-                .filter_userdata = o->filter_userdata,
         };
         return run(&j, o->workers);
 }
 
+int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o) {
+        return transfer(d, mem_fd, o, true);
+}
+
 int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o) {
-        Job j = {
-                .dump = d,
-                .mem_fd = mem_fd,
-                .pid = o->pid,
-                .to_dump = false,
-                .deadline = o->deadline,
-                .progress = o->progress,
-                .userdata = o->userdata,
-                .filter = o->filter,
-                .filter_userdata = o->filter_userdata,
-        };
-        return run(&j, o->workers);
+        return transfer(d, mem_fd, o, false);
 }

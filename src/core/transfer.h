@@ -25,9 +25,6 @@ typedef struct TransferOptions {
         usec_t deadline;   /* CLOCK_MONOTONIC, 0 = none */
         transfer_progress_t progress;
         void *userdata;
-        /* Only chunks for which this returns true (NULL: all). */
-        bool (*filter)(const Dump *d, size_t idx, void *userdata);
-        void *filter_userdata;
 } TransferOptions;
 
 /* Read every planned chunk from the target and store it in the dump. */
