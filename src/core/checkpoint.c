@@ -20,12 +20,6 @@
 
 #define DEFAULT_STOP_TIMEOUT (2 * USEC_PER_SEC)
 
-uint64_t proc_rss_bytes(pid_t pid) {
-        uint64_t kib;
-
-        return procfs_status_u64(pid, 0, "VmRSS", &kib) < 0 ? 0 : kib * 1024;
-}
-
 /* Scan v, leaving out the parasite's own mappings: the kernel may have merged
  * them with a neighbouring area of the target. */
 static int scan_area(PageScanner *scanner, const Parasite *p, const Vma *v, uint32_t idx,
