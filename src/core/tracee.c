@@ -20,7 +20,7 @@
 #include "log.h"
 #include "macro.h"
 #include "procfs.h"
-#include "tracee.h"
+#include "tracee-internal.h"
 
 #ifndef NT_X86_SHSTK
 #define NT_X86_SHSTK 0x204
@@ -106,7 +106,7 @@ static int wait_tid(pid_t tid, usec_t timeout, int *ret_status) {
         }
 }
 
-static bool is_stop_signal(int sig) {
+bool tracee_is_stop_signal(int sig) {
         return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
@@ -132,7 +132,7 @@ static int wait_initial_stop(Tracee *t, pid_t tid, usec_t deadline) {
 
                 int ev = st >> 16, sig = WSTOPSIG(st);
                 if (ev == PTRACE_EVENT_STOP) {
-                        if (is_stop_signal(sig))
+                        if (tracee_is_stop_signal(sig))
                                 t->group_stopped = true;
                         return 0;
                 }
@@ -150,12 +150,22 @@ static int wait_initial_stop(Tracee *t, pid_t tid, usec_t deadline) {
         return -EIO;
 }
 
-static int add_thread(Tracee *t, pid_t tid) {
+int tracee_add_thread(Tracee *t, pid_t tid) {
         TraceeThread *p = realloc(t->threads, (t->n_threads + 1) * sizeof(TraceeThread));
         if (!p)
                 return -ENOMEM;
         t->threads = p;
         t->threads[t->n_threads++] = (TraceeThread) { .tid = tid };
+        return 0;
+}
+
+int tracee_thread_regs(const Tracee *t, size_t i, struct user_regs_struct *ret) {
+        assert(i < t->n_threads);
+
+        if (t->threads[i].gone)
+                return -ESRCH;
+        if (ptrace(PTRACE_GETREGS, t->threads[i].tid, 0, ret) < 0)
+                return -errno;
         return 0;
 }
 
@@ -276,7 +286,7 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
                                         r = -EBUSY;
                                 return log_debug_errno(r, "PTRACE_SEIZE of %i failed: %m", tids[i]);
                         }
-                        r = add_thread(t, tids[i]);
+                        r = tracee_add_thread(t, tids[i]);
                         if (r < 0) {
                                 /* Cannot detach before it stops: wait for that. */
                                 if (ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) >= 0) {
@@ -463,7 +473,7 @@ static int resume_and_wait(Tracee *t, int req, enum wait_kind kind, uint64_t ip_
                         return log_debug_errno(-EIO, "unexpected syscall stop (op %u)", info.op);
                 }
                 if (ev == PTRACE_EVENT_STOP) {
-                        if (is_stop_signal(s))
+                        if (tracee_is_stop_signal(s))
                                 t->group_stopped = true;
                         if (kind == WAIT_TRAP_STOP)
                                 return 0;
@@ -724,7 +734,7 @@ int tracee_adopt_child(pid_t child, Tracee **ret) {
                 r = -errno;
                 goto fail;
         }
-        r = add_thread(t, child);
+        r = tracee_add_thread(t, child);
         if (r < 0)
                 goto fail;
         /* A child that inherited our tracing starts in a stop. */

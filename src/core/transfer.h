@@ -34,4 +34,9 @@ int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o);
  * chunk fails verification. */
 int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o);
 
+/* Write the listed chunks (in address order) into the stopped target as fast
+ * as it can be done: it waits for them. Small chunks are gathered into one
+ * process_vm_writev() where the area allows. */
+int transfer_chunks_from_dump(Dump *d, int mem_fd, pid_t pid, const uint32_t *chunks, size_t n);
+
 unsigned transfer_default_workers(void);
