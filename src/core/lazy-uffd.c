@@ -190,18 +190,23 @@ static bool claim_next(LazyRestore *l, Space **ret_space, size_t *ret_index, uin
         return found;
 }
 
+/* Every item of chunk in state from goes to state to. */
+static void move_chunk(LazyRestore *l, Space *s, uint32_t chunk, uint8_t from, uint8_t to) {
+        pthread_rwlock_rdlock(&l->lock);
+        for (size_t i = 0; i < s->set.n_items; i++) {
+                uint8_t expected = from;
+                if (s->set.items[i].chunk == chunk)
+                        atomic_compare_exchange_strong(&s->set.items[i].state, &expected, to);
+        }
+        pthread_rwlock_unlock(&l->lock);
+}
+
 /* Mark every other pending item of the same chunk in s busy too: one
  * decryption serves them all. */
 static void claim_siblings(LazyRestore *l, Space *s, uint32_t chunk) {
         if (!s->set.split)
                 return; /* one item per chunk until something was split */
-        pthread_rwlock_rdlock(&l->lock);
-        for (size_t i = 0; i < s->set.n_items; i++) {
-                uint8_t pending = ITEM_PENDING;
-                if (s->set.items[i].chunk == chunk)
-                        atomic_compare_exchange_strong(&s->set.items[i].state, &pending, ITEM_BUSY);
-        }
-        pthread_rwlock_unlock(&l->lock);
+        move_chunk(l, s, chunk, ITEM_PENDING, ITEM_BUSY);
 }
 
 static void *worker(void *userdata) {
@@ -316,13 +321,7 @@ static int serve_fault(LazyRestore *l, Space *s, uint64_t addr, DumpWorker *w, u
         if (r == -EAGAIN) {
                 /* Give the chunk back (a worker or our retry takes it again once
                  * the event is applied), and remember the waiting thread. */
-                pthread_rwlock_rdlock(&l->lock);
-                for (size_t k = 0; k < s->set.n_items; k++) {
-                        uint8_t busy = ITEM_BUSY;
-                        if (s->set.items[k].chunk == chunk)
-                                atomic_compare_exchange_strong(&s->set.items[k].state, &busy, ITEM_PENDING);
-                }
-                pthread_rwlock_unlock(&l->lock);
+                move_chunk(l, s, chunk, ITEM_BUSY, ITEM_PENDING);
                 return retry_later(l, s, addr);
         }
         return r;

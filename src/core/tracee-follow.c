@@ -18,17 +18,16 @@
          PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE)
 
 int tracee_follow_start(Tracee *t, void *tag) {
-        assert(t);
-        assert(!t->exec_prepared);
+        int r;
 
+        assert(t && !t->exec_prepared);
+
+        r = tracee_set_options(t, FOLLOW_OPTIONS);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < t->n_threads; i++) {
-                TraceeThread *th = &t->threads[i];
-                if (th->gone)
-                        continue;
-                if (ptrace(PTRACE_SETOPTIONS, th->tid, 0, FOLLOW_OPTIONS) < 0)
-                        return -errno;
-                th->tag = tag;
-                th->leader = th->tid == t->pid;
+                t->threads[i].tag = tag;
+                t->threads[i].leader = t->threads[i].tid == t->pid;
         }
         for (size_t i = 0; i < t->n_threads; i++)
                 if (!t->threads[i].gone)

@@ -25,6 +25,8 @@ int tracee_wait_tid(pid_t tid, usec_t timeout, int *ret_status);
 /* Wait for the first stop after PTRACE_INTERRUPT. A signal that is about to
  * be delivered first is delivered (it arrived before the freeze). */
 int tracee_wait_initial_stop(Tracee *t, pid_t tid, usec_t deadline);
+/* PTRACE_SETOPTIONS for every held thread. */
+int tracee_set_options(Tracee *t, unsigned long options);
 /* PTRACE_O_EXITKILL on or off for every held thread. */
 int tracee_set_exitkill(Tracee *t, bool on);
 /* Collect the exit of every thread of a dead target (as its tracer, we must).

@@ -135,15 +135,19 @@ int tracee_thread_rseq(pid_t tid, uint64_t *ret_area, uint32_t *ret_signature) {
         return 1;
 }
 
-int tracee_set_exitkill(Tracee *t, bool on) {
+int tracee_set_options(Tracee *t, unsigned long options) {
         for (size_t i = 0; i < t->n_threads; i++) {
                 if (t->threads[i].gone)
                         continue;
-                if (ptrace(PTRACE_SETOPTIONS, t->threads[i].tid, 0, on ? HOLD_OPTIONS : SEIZE_OPTIONS) < 0)
+                if (ptrace(PTRACE_SETOPTIONS, t->threads[i].tid, 0, options) < 0)
                         return log_debug_errno(-errno, "setting the ptrace options of thread %i failed: %m",
                                                t->threads[i].tid);
         }
         return 0;
+}
+
+int tracee_set_exitkill(Tracee *t, bool on) {
+        return tracee_set_options(t, on ? HOLD_OPTIONS : SEIZE_OPTIONS);
 }
 
 int tracee_arm_exitkill(Tracee *t) {
