@@ -24,11 +24,6 @@ typedef struct Job {
         usec_t deadline;
         transfer_progress_t progress;
         void *userdata;
-        /* Work handed out in units: every chunk of the dump, one by one, or
-         * (list) the listed chunks in shares, share k ending at ends[k]. */
-        const uint32_t *list;
-        size_t ends[MAX_WORKERS];
-        size_t n_units;
         _Atomic size_t next;
         _Atomic int error;
         _Atomic uint64_t done_bytes;
@@ -69,50 +64,6 @@ static int write_target(Job *j, const struct dump_chunk *c, const void *buf) {
         return pwrite_full(j->mem_fd, buf, c->raw_len, (off_t) c->addr);
 }
 
-/* Write a share of the listed chunks (in address order) into the stopped
- * target. Small chunks are gathered into one process_vm_writev(); chunks
- * already written are written again harmlessly. batch holds a chunk. */
-static int write_share(Job *job, size_t share, DumpWorker *w, uint8_t *batch) {
-        const size_t first = share == 0 ? 0 : job->ends[share - 1];
-        const uint32_t *chunks = job->list + first;
-        const size_t n_chunks = job->ends[share] - first;
-        Dump *d = job->dump;
-        const size_t cap = d->header.chunk_size;
-        struct iovec lo[64], re[64];
-        size_t n = 0, used = 0;
-        int r = 0;
-
-        for (size_t i = 0; i <= n_chunks && r >= 0; i++) {
-                const struct dump_chunk *c = i < n_chunks ? &d->chunks[chunks[i]] : NULL;
-                bool direct = c && !(d->regions[c->region].vma_flags & VMA_WRITE);
-
-                if (n > 0 && (!c || direct || n == ELEMENTSOF(lo) || used + c->raw_len > cap)) {
-                        ssize_t k = process_vm_writev(job->pid, lo, n, re, n, 0);
-                        if (k < 0 || (size_t) k != used)
-                                /* Some page refused: write one by one through mem. */
-                                for (size_t j = 0; j < n && r >= 0; j++)
-                                        r = pwrite_full(job->mem_fd, lo[j].iov_base, lo[j].iov_len,
-                                                        (off_t) (uintptr_t) re[j].iov_base);
-                        n = used = 0;
-                }
-                if (!c || r < 0)
-                        continue;
-                r = dump_load_chunk(w, chunks[i], batch + used);
-                if (r < 0)
-                        continue;
-                if (direct) {
-                        /* Read-only to the target: only mem (FOLL_FORCE) writes it. */
-                        r = pwrite_full(job->mem_fd, batch, c->raw_len, (off_t) c->addr);
-                        continue;
-                }
-                lo[n] = (struct iovec) { batch + used, c->raw_len };
-                re[n] = (struct iovec) { (void *) (uintptr_t) c->addr, c->raw_len };
-                n++;
-                used += c->raw_len;
-        }
-        return r;
-}
-
 static void set_error(Job *j, int r) {
         int expected = 0;
         atomic_compare_exchange_strong(&j->error, &expected, r);
@@ -139,16 +90,8 @@ static void *worker(void *userdata) {
                 size_t idx = atomic_fetch_add(&j->next, 1);
                 const struct dump_chunk *c;
 
-                if (idx >= j->n_units || atomic_load(&j->error) != 0)
+                if (idx >= j->dump->n_chunks || atomic_load(&j->error) != 0)
                         break;
-                if (j->list) {
-                        r = write_share(j, idx, &w, raw);
-                        if (r < 0) {
-                                set_error(j, r);
-                                break;
-                        }
-                        continue;
-                }
                 if (j->deadline != 0 && now_usec(CLOCK_MONOTONIC) > j->deadline) {
                         set_error(j, -ETIME);
                         break;
@@ -170,7 +113,7 @@ static void *worker(void *userdata) {
                         set_error(j, r);
                         break;
                 }
-                atomic_fetch_add(&j->done_bytes, c->raw_len);
+                        atomic_fetch_add(&j->done_bytes, c->raw_len);
         }
 
         explicit_bzero(raw, j->dump->header.chunk_size);
@@ -199,15 +142,12 @@ static int run(Job *j, unsigned n_workers) {
         pthread_t threads[MAX_WORKERS];
         unsigned started = 0;
 
-        if (!j->list) {
-                j->n_units = j->dump->n_chunks;
-                for (size_t i = 0; i < j->dump->n_chunks; i++)
-                        j->total_bytes += j->dump->chunks[i].raw_len;
-        }
+        for (size_t i = 0; i < j->dump->n_chunks; i++)
+                j->total_bytes += j->dump->chunks[i].raw_len;
 
         n_workers = MAX(1u, MIN(n_workers, (unsigned) MAX_WORKERS));
-        if (j->n_units < n_workers)
-                n_workers = (unsigned) MAX((size_t) 1, j->n_units);
+        if (j->dump->n_chunks < n_workers)
+                n_workers = (unsigned) MAX((size_t) 1, j->dump->n_chunks);
 
         pthread_mutex_init(&j->lock, NULL);
         pthread_cond_init(&j->cond, NULL);
@@ -270,25 +210,113 @@ int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o) {
         return transfer(d, mem_fd, o, false);
 }
 
+/* A share of a chunk list, written by one thread. */
+typedef struct Part {
+        Dump *dump;
+        int mem_fd;
+        pid_t pid;
+        const uint32_t *chunks;
+        size_t n_chunks;
+        int result;
+} Part;
+
+/* Write chunks (in address order) into the stopped target. Small chunks are
+ * gathered into one process_vm_writev(); chunks already written are
+ * written again harmlessly. */
+static int write_chunks(const Part *p) {
+        const uint32_t *chunks = p->chunks;
+        const size_t n_chunks = p->n_chunks;
+        Dump *d = p->dump;
+        const size_t cap = d->header.chunk_size;
+        _cleanup_free_ uint8_t *batch = malloc(cap);
+        struct iovec lo[64], re[64];
+        size_t n = 0, used = 0;
+        DumpWorker w;
+        int r;
+
+        if (!batch)
+                return -ENOMEM;
+        r = dump_worker_init(&w, d);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i <= n_chunks && r >= 0; i++) {
+                const struct dump_chunk *c = i < n_chunks ? &d->chunks[chunks[i]] : NULL;
+                bool direct = c && !(d->regions[c->region].vma_flags & VMA_WRITE);
+
+                if (n > 0 && (!c || direct || n == ELEMENTSOF(lo) || used + c->raw_len > cap)) {
+                        ssize_t k = process_vm_writev(p->pid, lo, n, re, n, 0);
+                        if (k < 0 || (size_t) k != used)
+                                /* Some page refused: write one by one through mem. */
+                                for (size_t j = 0; j < n && r >= 0; j++)
+                                        r = pwrite_full(p->mem_fd, lo[j].iov_base, lo[j].iov_len,
+                                                        (off_t) (uintptr_t) re[j].iov_base);
+                        n = used = 0;
+                }
+                if (!c || r < 0)
+                        continue;
+                r = dump_load_chunk(&w, chunks[i], batch + used);
+                if (r < 0)
+                        continue;
+                if (direct) {
+                        /* Read-only to the target: only mem (FOLL_FORCE) writes it. */
+                        r = pwrite_full(p->mem_fd, batch, c->raw_len, (off_t) c->addr);
+                        continue;
+                }
+                lo[n] = (struct iovec) { batch + used, c->raw_len };
+                re[n] = (struct iovec) { (void *) (uintptr_t) c->addr, c->raw_len };
+                n++;
+                used += c->raw_len;
+        }
+        explicit_bzero(batch, cap);
+        dump_worker_done(&w);
+        return r;
+}
+
+static void *part_thread(void *userdata) {
+        Part *p = userdata;
+
+        p->result = write_chunks(p);
+        return NULL;
+}
+
 int transfer_chunks_from_dump(Dump *d, int mem_fd, pid_t pid, const uint32_t *chunks, size_t n) {
-        Job j = { .dump = d, .mem_fd = mem_fd, .pid = pid, .list = chunks };
-        uint64_t bytes = 0;
+        Part parts[MAX_WORKERS] = {};
+        pthread_t threads[MAX_WORKERS];
+        size_t bytes = 0, started = 0, first = 0;
+        unsigned n_parts;
+        int r;
 
         if (n == 0)
                 return 0;
         for (size_t i = 0; i < n; i++)
                 bytes += d->chunks[chunks[i]].raw_len;
-        j.total_bytes = bytes;
 
         /* The pages are mostly fresh, so the copy is mostly page allocation:
          * above a few hundred KiB it is shared out between threads, one per
          * CPU, in equal byte shares. */
-        j.n_units = (size_t) MIN((uint64_t) transfer_default_workers(), MAX(bytes / BYTES_PER_THREAD, (uint64_t) 1));
-        for (size_t k = 0, i = 0; k < j.n_units; k++) {
-                uint64_t share = 0, goal = bytes / j.n_units;
-                while (i < n && (share < goal || k == j.n_units - 1))
+        n_parts = (unsigned) MIN((size_t) transfer_default_workers(), MAX(bytes / BYTES_PER_THREAD, (size_t) 1));
+        for (unsigned k = 0, i = 0; k < n_parts; k++) {
+                size_t share = 0, goal = bytes / n_parts;
+                first = i;
+                while (i < n && (share < goal || k == n_parts - 1))
                         share += d->chunks[chunks[i++]].raw_len;
-                j.ends[k] = i;
+                parts[k] = (Part) { .dump = d, .mem_fd = mem_fd, .pid = pid, .chunks = chunks + first,
+                                    .n_chunks = i - first };
         }
-        return run(&j, (unsigned) j.n_units);
+        /* Part 0 is ours; the others go to helpers, if they start. */
+        for (unsigned k = 1; k < n_parts; k++) {
+                if (pthread_create(&threads[k], NULL, part_thread, &parts[k]) != 0)
+                        break;
+                started = k;
+        }
+        r = write_chunks(&parts[0]);
+        for (unsigned k = 1; k <= started; k++) {
+                (void) pthread_join(threads[k], NULL);
+                if (r >= 0)
+                        r = parts[k].result;
+        }
+        for (unsigned k = (unsigned) started + 1; k < n_parts && r >= 0; k++)
+                r = write_chunks(&parts[k]);
+        return r;
 }
