@@ -49,9 +49,6 @@ enum parasite_cmd {
         PARASITE_CMD_CLOSE = 3,
         /* Receive one descriptor (SCM_RIGHTS) on fds[0]; return it in fds[1]. */
         PARASITE_CMD_RECV_FD = 4,
-        /* write() ranges[0..nr) of the target's own memory to fds[0] at the
-         * file offset in arg, in order; on failure nr is the failing index. */
-        PARASITE_CMD_WRITE = 5,
         /* Create a userfaultfd for this process: USERFAULTFD_IOC_NEW on the
          * /dev/userfaultfd descriptor in fds[0], or, if fds[0] < 0, the
          * userfaultfd(2) system call. Returns the new descriptor in fds[1]. */

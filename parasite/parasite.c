@@ -8,7 +8,7 @@
  * no call/ret ever touches a shadow stack), no floating point or vector
  * registers (-mgeneral-regs-only), no writable globals (the code mapping is
  * read-only). The only system calls made are listed in SECURITY.md and
- * memcrd(8): openat, close, socketpair, madvise, recvmsg, pwrite64, and for
+ * memcrd(8): openat, close, socketpair, madvise, recvmsg, and for
  * lazy restore ioctl (USERFAULTFD_IOC_NEW) or userfaultfd.
  */
 
@@ -189,31 +189,6 @@ static always_inline long do_userfaultfd(struct parasite_args *a) {
         return 0;
 }
 
-static always_inline long do_write(struct parasite_args *a) {
-        uint64_t off = a->arg;
-
-        if (a->nr > PARASITE_MAX_RANGES)
-                return -EINVAL_;
-        for (uint64_t i = 0; i < a->nr; i++) {
-                uint64_t p = a->ranges[i].start, left = a->ranges[i].len;
-
-                while (left > 0) {
-                        long r = sys4(__NR_pwrite64, a->fds[0], (long) p, (long) left, (long) off);
-                        if (r == -EINTR_)
-                                continue;
-                        if (r <= 0) {
-                                a->nr = i;
-                                return r < 0 ? r : -EIO_;
-                        }
-                        p += (uint64_t) r;
-                        off += (uint64_t) r;
-                        left -= (uint64_t) r;
-                }
-        }
-        a->arg = off;
-        return 0;
-}
-
 __attribute__((section(".text.entry"), noreturn, used, visibility("default"))) void
 parasite_entry(struct parasite_args *a) {
         long r;
@@ -233,9 +208,6 @@ parasite_entry(struct parasite_args *a) {
                         break;
                 case PARASITE_CMD_RECV_FD:
                         r = do_recv_fd(a);
-                        break;
-                case PARASITE_CMD_WRITE:
-                        r = do_write(a);
                         break;
                 case PARASITE_CMD_USERFAULTFD:
                         r = do_userfaultfd(a);

@@ -20,12 +20,6 @@
 
 #define DEFAULT_STOP_TIMEOUT (2 * USEC_PER_SEC)
 
-uint64_t proc_rss_bytes(pid_t pid) {
-        uint64_t kib;
-
-        return procfs_status_u64(pid, 0, "VmRSS", &kib) < 0 ? 0 : kib * 1024;
-}
-
 /* Scan v, leaving out the parasite's own mappings: the kernel may have merged
  * them with a neighbouring area of the target. */
 static int scan_area(PageScanner *scanner, const Parasite *p, const Vma *v, uint32_t idx,
@@ -141,20 +135,12 @@ static int drop_pages(Parasite *p, const PageRangeList *ranges, size_t *ret_done
         return parasite_madvise(p, pr, ranges->n, MADV_DONTNEED, ret_done);
 }
 
-static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **ret) {
+/* A Frozen for pid, with its dump created: before the target is touched, so
+ * that a bad directory is reported without the target ever stopping. */
+static int frozen_new(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **ret) {
         _cleanup_frozen_ Frozen *f = NULL;
-        _cleanup_parasite_ Parasite *p = NULL;
-        _cleanup_(vma_list_done) VmaList vmas = {};
-        _cleanup_(page_range_list_done) PageRangeList ranges = {};
         DumpOptions dopts;
-        TransferOptions topts;
-        usec_t t0 = now_usec(CLOCK_MONOTONIC), t_frozen;
         int r;
-
-        assert(pid > 0);
-        assert(pidfd >= 0);
-        assert(o);
-        assert(ret);
 
         f = calloc(1, sizeof(Frozen));
         if (!f)
@@ -173,22 +159,20 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
                 .protection = o->protection ?: PROTECTION_ENCRYPT,
                 .chunk_size = o->chunk_size,
         };
-        /* Create the dump before touching the target: a bad directory is
-         * reported without the target ever stopping. */
         r = dump_new(o->dump_dir, &dopts, pid, &f->dump);
         if (r < 0)
                 return log_debug_errno(r, "cannot create a dump file in %s: %m", o->dump_dir);
 
-        f->stats.rss_before = proc_rss_bytes(pid);
+        *ret = TAKE_PTR(f);
+        return 0;
+}
 
-        r = tracee_seize(pid, f->pidfd, o->stop_timeout ?: DEFAULT_STOP_TIMEOUT, &f->tracee);
-        if (r < 0)
-                return r;
-        t_frozen = now_usec(CLOCK_MONOTONIC);
-        f->stats.frozen_at = now_usec(CLOCK_REALTIME);
-        f->stats.n_threads = f->tracee->n_threads;
-
+/* May the seized target be checkpointed (and restored lazily)? */
+static int check_target(Frozen *f, const CheckpointOptions *o) {
         char reason[256] = "";
+        pid_t pid = f->pid;
+        int r;
+
         if (o->identity) {
                 /* Authorization judged the process it saw; now that it cannot
                  * change any more, it must still be that one. */
@@ -218,6 +202,79 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
          * (while it is frozen nobody new can come to share the table). */
         if (!f->no_lazy[0])
                 (void) fd_table_private(f->tracee, f->no_lazy, sizeof(f->no_lazy));
+        return 0;
+}
+
+/* Everything is safely in the dump: drop it from memory, and cure. */
+static int drop_memory(Frozen *f, Parasite *p, const PageRangeList *ranges) {
+        TransferOptions topts;
+        pid_t pid = f->pid;
+        int r;
+
+        /* From here on, if we die, the target dies with us rather than run with holes. */
+        r = tracee_arm_exitkill(f->tracee);
+        if (r < 0)
+                return r;
+        size_t done = 0;
+        f->memory_out = true;
+        r = drop_pages(p, ranges, &done);
+        if (r < 0) {
+                int k;
+
+                log_debug_errno(r, "dropping pages failed after %zu of %zu ranges: %m", done, ranges->n);
+                /* Put back what was dropped (all of it: writing intact pages
+                 * again is harmless), then cure and release. */
+                topts = (TransferOptions) { .workers = f->workers, .pid = pid };
+                k = transfer_from_dump(f->dump, p->fds[PARASITE_FD_MEM], &topts);
+                if (k < 0) {
+                        log_debug_errno(k, "putting pages back failed: %m");
+                        kill_target(f, p);
+                        return r;
+                }
+                f->memory_out = false;
+                return r;
+        }
+
+        r = parasite_cure(p);
+        if (r < 0) {
+                /* Registers or the signal mask could not be put back: the target
+                 * cannot run correctly. */
+                log_debug_errno(r, "cure failed with memory out, killing %i: %m", pid);
+                kill_target(f, p);
+                return r;
+        }
+        return 0;
+}
+
+static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen **ret) {
+        _cleanup_frozen_ Frozen *f = NULL;
+        _cleanup_parasite_ Parasite *p = NULL;
+        _cleanup_(vma_list_done) VmaList vmas = {};
+        _cleanup_(page_range_list_done) PageRangeList ranges = {};
+        TransferOptions topts;
+        usec_t t0 = now_usec(CLOCK_MONOTONIC), t_frozen;
+        int r;
+
+        assert(pid > 0);
+        assert(pidfd >= 0);
+        assert(o);
+        assert(ret);
+
+        r = frozen_new(pid, pidfd, o, &f);
+        if (r < 0)
+                return r;
+        f->stats.rss_before = proc_rss_bytes(pid);
+
+        r = tracee_seize(pid, f->pidfd, o->stop_timeout ?: DEFAULT_STOP_TIMEOUT, &f->tracee);
+        if (r < 0)
+                return r;
+        t_frozen = now_usec(CLOCK_MONOTONIC);
+        f->stats.frozen_at = now_usec(CLOCK_REALTIME);
+        f->stats.n_threads = f->tracee->n_threads;
+
+        r = check_target(f, o);
+        if (r < 0)
+                return r;
         r = parasite_infect(f->tracee, &p);
         if (r < 0)
                 return r;
@@ -250,39 +307,9 @@ static int checkpoint(pid_t pid, int pidfd, const CheckpointOptions *o, Frozen *
         if (o->deadline != 0 && now_usec(CLOCK_MONOTONIC) > o->deadline)
                 return -ETIME;
 
-        /* Everything is safely in the dump: drop it from memory. From here
-         * on, if we die, the target dies with us rather than run with holes. */
-        r = tracee_arm_exitkill(f->tracee);
+        r = drop_memory(f, p, &ranges);
         if (r < 0)
                 return r;
-        size_t done = 0;
-        f->memory_out = true;
-        r = drop_pages(p, &ranges, &done);
-        if (r < 0) {
-                int k;
-
-                log_debug_errno(r, "dropping pages failed after %zu of %zu ranges: %m", done, ranges.n);
-                /* Put back what was dropped (all of it: writing intact pages
-                 * again is harmless), then cure and release. */
-                topts = (TransferOptions) { .workers = f->workers, .pid = pid };
-                k = transfer_from_dump(f->dump, p->fds[PARASITE_FD_MEM], &topts);
-                if (k < 0) {
-                        log_debug_errno(k, "putting pages back failed: %m");
-                        kill_target(f, p);
-                        return r;
-                }
-                f->memory_out = false;
-                return r;
-        }
-
-        r = parasite_cure(p);
-        if (r < 0) {
-                /* Registers or the signal mask could not be put back: the target
-                 * cannot run correctly. */
-                log_debug_errno(r, "cure failed with memory out, killing %i: %m", pid);
-                kill_target(f, p);
-                return r;
-        }
         f->mem_fd = parasite_take_fd(p, PARASITE_FD_MEM);
         f->pagemap_fd = parasite_take_fd(p, PARASITE_FD_PAGEMAP);
 

@@ -255,27 +255,6 @@ int parasite_send_fd(Parasite *p, int fd, int *ret_remote_fd) {
         return 0;
 }
 
-int parasite_write(Parasite *p, int remote_fd, const struct parasite_range *ranges, size_t n,
-                   uint64_t offset) {
-        size_t done = 0;
-
-        while (done < n) {
-                struct parasite_args a = { .cmd = PARASITE_CMD_WRITE, .arg = offset };
-                size_t batch = MIN(n - done, (size_t) PARASITE_MAX_RANGES);
-                int r;
-
-                a.nr = batch;
-                a.fds[0] = remote_fd;
-                a.fds[1] = a.fds[2] = a.fds[3] = -1;
-                r = run_cmd(p, &a, ranges + done, batch * sizeof(*ranges));
-                if (r < 0)
-                        return r;
-                offset = a.arg;
-                done += batch;
-        }
-        return 0;
-}
-
 /* Are these descriptor numbers (-1: none) free in the target's table? */
 static int remote_fds_closed(Tracee *t, int a, int b) {
         const int fds[] = { a, b };

@@ -35,10 +35,6 @@ int parasite_madvise(Parasite *p, const struct parasite_range *ranges, size_t n,
 /* Hand a descriptor of ours to the target; returns its number there. */
 int parasite_send_fd(Parasite *p, int fd, int *ret_remote_fd);
 
-/* The target writes ranges of its own memory to remote_fd at offset. */
-int parasite_write(Parasite *p, int remote_fd, const struct parasite_range *ranges, size_t n,
-                   uint64_t offset);
-
 /* Create a userfaultfd inside the target (from dev_fd, our /dev/userfaultfd
  * descriptor, or with userfaultfd(2) if dev_fd < 0) and return our copy. */
 int parasite_userfaultfd(Parasite *p, int dev_fd, int *ret_fd);

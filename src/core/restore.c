@@ -24,17 +24,6 @@ static bool target_died(Frozen *f) {
         return false;
 }
 
-int memcr_kill(Frozen *f) {
-        assert(f);
-
-        if (f->tracee) {
-                (void) tracee_kill(f->tracee);
-                f->tracee = tracee_free(f->tracee);
-        }
-        f->memory_out = false;
-        return 0;
-}
-
 int memcr_restore(Frozen *f, memcr_progress_t progress, void *userdata, RestoreStats *ret) {
         usec_t t0 = now_usec(CLOCK_MONOTONIC);
         RestoreStats stats = {};
@@ -89,22 +78,4 @@ int memcr_restore(Frozen *f, memcr_progress_t progress, void *userdata, RestoreS
         if (ret)
                 *ret = stats;
         return 0;
-}
-
-Frozen *frozen_free(Frozen *f) {
-        if (!f)
-                return NULL;
-        if (f->tracee) {
-                if (f->memory_out)
-                        /* Fail-safe: never let it run with pages missing. */
-                        memcr_kill(f);
-                else
-                        f->tracee = tracee_free(f->tracee);
-        }
-        safe_close(f->mem_fd);
-        safe_close(f->pagemap_fd);
-        safe_close(f->pidfd);
-        dump_free(f->dump);
-        free(f);
-        return NULL;
 }

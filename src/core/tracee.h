@@ -27,7 +27,9 @@ typedef struct TraceeThread {
         pid_t tid;
         bool stopped; /* seen in its first ptrace stop */
         bool gone;    /* exited while we held it, or released */
-        bool reaped;  /* its exit was collected */
+        bool reaped;  /* its exit was collected, or it was let go while followed (not ours to collect) */
+        bool leader;  /* followed: leads its thread group (collected after the others) */
+        void *tag;    /* followed: the caller's, inherited by the tasks it creates */
 } TraceeThread;
 
 typedef struct Tracee {
@@ -109,6 +111,35 @@ int tracee_exit(Tracee *t);
 /* Read/write target memory through ptrace (no /proc access needed). */
 int tracee_poke(Tracee *t, uint64_t addr, const void *buf, size_t len);
 int tracee_peek(Tracee *t, uint64_t addr, void *buf, size_t len);
+
+/* Following the target while it runs (lazy restore): every thread, and
+ * every task they create, stays traced and dies with us (PTRACE_O_EXITKILL);
+ * signals pass through and group stops stay in effect. Start: every held
+ * thread gets tag and runs. */
+int tracee_follow_start(Tracee *t, void *tag);
+
+typedef enum TraceeFollowEvent {
+        TRACEE_FOLLOW_EXIT,   /* th ended; status as waitpid() reports it */
+        TRACEE_FOLLOW_FORK,   /* th is a new process, forked (tag: its parent's) */
+        TRACEE_FOLLOW_THREAD, /* th is a new thread, or vfork()ed (shares the address space) */
+        TRACEE_FOLLOW_EXEC,   /* th runs a new program */
+} TraceeFollowEvent;
+
+typedef void (*tracee_follow_t)(Tracee *t, TraceeThread *th, TraceeFollowEvent ev, int status, void *userdata);
+
+/* Collect what every followed task reports (without waiting), keep them
+ * running, and tell cb what happened. */
+void tracee_follow(Tracee *t, tracee_follow_t cb, void *userdata);
+
+/* Let one followed task go (from a stop, passing on a signal it was about to
+ * get). */
+void tracee_follow_release(Tracee *t, TraceeThread *th);
+
+/* Kill every followed task and collect it. */
+void tracee_follow_kill(Tracee *t);
+
+/* The registers of held thread i. */
+int tracee_thread_regs(const Tracee *t, size_t i, struct user_regs_struct *ret);
 
 /* Is this tid one of ours? */
 bool tracee_has_thread(const Tracee *t, pid_t tid);

@@ -13,6 +13,8 @@
 #include "vma.h"
 
 #define MAX_WORKERS 16
+/* Below this, a thread of its own costs more than it saves. */
+#define BYTES_PER_THREAD (256 * 1024)
 
 typedef struct Job {
         Dump *dump;
@@ -22,8 +24,6 @@ typedef struct Job {
         usec_t deadline;
         transfer_progress_t progress;
         void *userdata;
-        bool (*filter)(const Dump *d, size_t idx, void *userdata);
-        void *filter_userdata;
         _Atomic size_t next;
         _Atomic int error;
         _Atomic uint64_t done_bytes;
@@ -92,8 +92,6 @@ static void *worker(void *userdata) {
 
                 if (idx >= j->dump->n_chunks || atomic_load(&j->error) != 0)
                         break;
-                if (j->filter && !j->filter(j->dump, idx, j->filter_userdata))
-                        continue;
                 if (j->deadline != 0 && now_usec(CLOCK_MONOTONIC) > j->deadline) {
                         set_error(j, -ETIME);
                         break;
@@ -145,8 +143,7 @@ static int run(Job *j, unsigned n_workers) {
         unsigned started = 0;
 
         for (size_t i = 0; i < j->dump->n_chunks; i++)
-                if (!j->filter || j->filter(j->dump, i, j->filter_userdata))
-                        j->total_bytes += j->dump->chunks[i].raw_len;
+                j->total_bytes += j->dump->chunks[i].raw_len;
 
         n_workers = MAX(1u, MIN(n_workers, (unsigned) MAX_WORKERS));
         if (j->dump->n_chunks < n_workers)
@@ -192,32 +189,134 @@ static int run(Job *j, unsigned n_workers) {
         return atomic_load(&j->error);
 }
 
-int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o) {
+static int transfer(Dump *d, int mem_fd, const TransferOptions *o, bool to_dump) {
         Job j = {
                 .dump = d,
                 .mem_fd = mem_fd,
                 .pid = o->pid,
-                .to_dump = true,
+                .to_dump = to_dump,
                 .deadline = o->deadline,
                 .progress = o->progress,
                 .userdata = o->userdata,
-                .filter = o->filter,
-                .filter_userdata = o->filter_userdata,
         };
         return run(&j, o->workers);
 }
 
+int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o) {
+        return transfer(d, mem_fd, o, true);
+}
+
 int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o) {
-        Job j = {
-                .dump = d,
-                .mem_fd = mem_fd,
-                .pid = o->pid,
-                .to_dump = false,
-                .deadline = o->deadline,
-                .progress = o->progress,
-                .userdata = o->userdata,
-                .filter = o->filter,
-                .filter_userdata = o->filter_userdata,
-        };
-        return run(&j, o->workers);
+        return transfer(d, mem_fd, o, false);
+}
+
+/* A share of a chunk list, written by one thread. */
+typedef struct Part {
+        Dump *dump;
+        int mem_fd;
+        pid_t pid;
+        const uint32_t *chunks;
+        size_t n_chunks;
+        int result;
+} Part;
+
+/* Write chunks (in address order) into the stopped target. Small chunks are
+ * gathered into one process_vm_writev(); chunks already written are
+ * written again harmlessly. */
+static int write_chunks(const Part *p) {
+        const uint32_t *chunks = p->chunks;
+        const size_t n_chunks = p->n_chunks;
+        Dump *d = p->dump;
+        const size_t cap = d->header.chunk_size;
+        _cleanup_free_ uint8_t *batch = malloc(cap);
+        struct iovec lo[64], re[64];
+        size_t n = 0, used = 0;
+        DumpWorker w;
+        int r;
+
+        if (!batch)
+                return -ENOMEM;
+        r = dump_worker_init(&w, d);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i <= n_chunks && r >= 0; i++) {
+                const struct dump_chunk *c = i < n_chunks ? &d->chunks[chunks[i]] : NULL;
+                bool direct = c && !(d->regions[c->region].vma_flags & VMA_WRITE);
+
+                if (n > 0 && (!c || direct || n == ELEMENTSOF(lo) || used + c->raw_len > cap)) {
+                        ssize_t k = process_vm_writev(p->pid, lo, n, re, n, 0);
+                        if (k < 0 || (size_t) k != used)
+                                /* Some page refused: write one by one through mem. */
+                                for (size_t j = 0; j < n && r >= 0; j++)
+                                        r = pwrite_full(p->mem_fd, lo[j].iov_base, lo[j].iov_len,
+                                                        (off_t) (uintptr_t) re[j].iov_base);
+                        n = used = 0;
+                }
+                if (!c || r < 0)
+                        continue;
+                r = dump_load_chunk(&w, chunks[i], batch + used);
+                if (r < 0)
+                        continue;
+                if (direct) {
+                        /* Read-only to the target: only mem (FOLL_FORCE) writes it. */
+                        r = pwrite_full(p->mem_fd, batch, c->raw_len, (off_t) c->addr);
+                        continue;
+                }
+                lo[n] = (struct iovec) { batch + used, c->raw_len };
+                re[n] = (struct iovec) { (void *) (uintptr_t) c->addr, c->raw_len };
+                n++;
+                used += c->raw_len;
+        }
+        explicit_bzero(batch, cap);
+        dump_worker_done(&w);
+        return r;
+}
+
+static void *part_thread(void *userdata) {
+        Part *p = userdata;
+
+        p->result = write_chunks(p);
+        return NULL;
+}
+
+int transfer_chunks_from_dump(Dump *d, int mem_fd, pid_t pid, const uint32_t *chunks, size_t n) {
+        Part parts[MAX_WORKERS] = {};
+        pthread_t threads[MAX_WORKERS];
+        size_t bytes = 0, started = 0, first = 0;
+        unsigned n_parts;
+        int r;
+
+        if (n == 0)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                bytes += d->chunks[chunks[i]].raw_len;
+
+        /* The pages are mostly fresh, so the copy is mostly page allocation:
+         * above a few hundred KiB it is shared out between threads, one per
+         * CPU, in equal byte shares. */
+        n_parts = (unsigned) MIN((size_t) transfer_default_workers(), MAX(bytes / BYTES_PER_THREAD, (size_t) 1));
+        for (unsigned k = 0, i = 0; k < n_parts; k++) {
+                size_t share = 0, goal = bytes / n_parts;
+                first = i;
+                while (i < n && (share < goal || k == n_parts - 1))
+                        share += d->chunks[chunks[i++]].raw_len;
+                parts[k] = (Part) { .dump = d, .mem_fd = mem_fd, .pid = pid, .chunks = chunks + first,
+                                    .n_chunks = i - first };
+        }
+        /* Part 0 is ours; the others go to helpers, if they start. */
+        for (unsigned k = 1; k < n_parts; k++) {
+                if (pthread_create(&threads[k], NULL, part_thread, &parts[k]) != 0)
+                        break;
+                started = k;
+        }
+        r = write_chunks(&parts[0]);
+        for (unsigned k = 1; k <= started; k++) {
+                (void) pthread_join(threads[k], NULL);
+                if (r >= 0)
+                        r = parts[k].result;
+        }
+        for (unsigned k = (unsigned) started + 1; k < n_parts && r >= 0; k++)
+                r = write_chunks(&parts[k]);
+        return r;
 }

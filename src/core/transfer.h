@@ -25,9 +25,6 @@ typedef struct TransferOptions {
         usec_t deadline;   /* CLOCK_MONOTONIC, 0 = none */
         transfer_progress_t progress;
         void *userdata;
-        /* Only chunks for which this returns true (NULL: all). */
-        bool (*filter)(const Dump *d, size_t idx, void *userdata);
-        void *filter_userdata;
 } TransferOptions;
 
 /* Read every planned chunk from the target and store it in the dump. */
@@ -36,5 +33,10 @@ int transfer_to_dump(Dump *d, int mem_fd, const TransferOptions *o);
 /* Load, verify and write every chunk back into the target. -EBADMSG if a
  * chunk fails verification. */
 int transfer_from_dump(Dump *d, int mem_fd, const TransferOptions *o);
+
+/* Write the listed chunks (in address order) into the stopped target as fast
+ * as it can be done: it waits for them. Small chunks are gathered into one
+ * process_vm_writev() where the area allows. */
+int transfer_chunks_from_dump(Dump *d, int mem_fd, pid_t pid, const uint32_t *chunks, size_t n);
 
 unsigned transfer_default_workers(void);
