@@ -16,9 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "procfs.h"
 #include "tracee-internal.h"
 
 #ifndef NT_X86_SHSTK
@@ -198,11 +198,9 @@ static uint32_t xstate_buffer_size(void) {
 
 static int find_syscall_insn(Tracee *t, uint64_t *ret) {
         _cleanup_free_ char *maps = NULL;
-        char path[64];
         int r;
 
-        snprintf(path, sizeof(path), "/proc/%i/maps", t->pid);
-        r = read_full_file(path, 64 * 1024 * 1024, &maps, NULL);
+        r = procfs_read(t->pid, 0, "maps", 64 * 1024 * 1024, &maps);
         if (r < 0)
                 return r;
 
