@@ -347,8 +347,12 @@ WatcherLaunch *watcher_launch_free(WatcherLaunch *l) {
                 return NULL;
         sd_event_source_disable_unref(l->pipe_source);
         sd_event_source_disable_unref(l->child_source);
-        if (l->child > 0)
-                (void) waitpid(l->child, NULL, 0); /* it exits right after its fork */
+        if (l->child > 0) {
+                /* Given up before it exited by itself: end it, so that the
+                 * wait is over at once. */
+                (void) kill(l->child, SIGKILL);
+                (void) waitpid(l->child, NULL, 0);
+        }
         safe_close(l->child_pidfd);
         sd_event_source_disable_unref(l->timer);
         sd_bus_slot_unref(l->slot);
