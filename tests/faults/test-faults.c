@@ -1393,12 +1393,32 @@ Test(faults, memcrd_killed_before_the_job) {
 
 /* A restore that arrives while a checkpoint is under way abandons it (as
  * memcr does); if the checkpoint won the race, the restore restores. */
+/* memcrd knows of a checkpoint of pid (any state). */
+static void wait_taken(pid_t pid) {
+        uint64_t end = mono_usec() + 10 * 1000000ULL;
+        Message m = {};
+
+        for (;;) {
+                simple(MSG_STATUS, pid, &m);
+                bool taken = m.result == MEMCR_OK;
+                message_done(&m);
+                if (taken)
+                        return;
+                cr_assert_lt(mono_usec(), end, "memcrd did not take the checkpoint of %d", pid);
+                usleep(1000);
+        }
+}
+
 static void restore_races_checkpoint(bool early, const char **ret_winner) {
         Run r;
         Message ck = {}, rs = {};
 
         run_start(&r, PHASE_TRANSFER);
-        if (!early)
+        if (early)
+                /* Two connections are two queues: memcrd must have taken the
+                 * checkpoint before the restore can be judged against it. */
+                wait_taken(r.t.pid);
+        else
                 run_reach(&r);
         r.rs_fd = send_simple(MSG_RESTORE, r.t.pid);
         run_checkpoint_reply(&r, &ck);
