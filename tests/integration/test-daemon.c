@@ -243,7 +243,8 @@ Test(daemon, restart_with_processes_frozen) {
                 restore(targets[i].pid);
         /* A watcher told to stop restores its process. */
         cr_assert_eq(kill(watcher, SIGTERM), 0);
-        for (int i = 0; i < 200 && proc_tracer(targets[3].pid) != 0; i++)
+        /* Tens of milliseconds here; seconds on an emulated CPU. */
+        for (int i = 0; i < 1000 && proc_tracer(targets[3].pid) != 0; i++)
                 usleep(10 * 1000);
         cr_assert_eq(proc_tracer(targets[3].pid), 0);
         for (int i = 0; i < 4; i++)
