@@ -2,23 +2,25 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Refuse a parasite object that calls out (undefined symbols), or contains
 # relocations that a flat image cannot honour, or that uses call/ret.
+# bad_relocs and bad_insns are the architecture's (grep -E patterns on
+# readelf -r and objdump -d; see arch/<cpu family>/meson.build).
 set -eu
-obj=$1 stamp=$2
+obj=$1 stamp=$2 bad_relocs=$3 bad_insns=$4
 undef=$(nm -u "$obj")
 if [ -n "$undef" ]; then
         echo "parasite: undefined symbols (libc or compiler helpers pulled in):" >&2
         echo "$undef" >&2
         exit 1
 fi
-if readelf -r "$obj" | grep -q 'R_X86_64_\(64\|GOT\|PLT\)'; then
+if readelf -r "$obj" | grep -qE "$bad_relocs"; then
         echo "parasite: absolute, GOT or PLT relocations found:" >&2
         readelf -r "$obj" >&2
         exit 1
 fi
 # No call/ret: the code must not push to or pop from a shadow stack.
-if objdump -d "$obj" | grep -qE '\s(call|ret)[a-z]*(\s|$)'; then
+if objdump -d "$obj" | grep -qE "$bad_insns"; then
         echo "parasite: call/ret instructions found (helpers must be always_inline):" >&2
-        objdump -d "$obj" | grep -E '\s(call|ret)[a-z]*(\s|$)' >&2
+        objdump -d "$obj" | grep -E "$bad_insns" >&2
         exit 1
 fi
 touch "$stamp"

@@ -21,10 +21,12 @@
  *                         from the end of the mapping
  *
  * The host starts a command by writing the command block, pointing the
- * executing thread's %rip at the code mapping, %rdi at the data mapping and
- * %rsp at the top of the stack, and resuming it. The parasite performs the
- * command, stores the result in the block and executes int3; the host sees
- * the SIGTRAP stop and reads the block back. The parasite never returns and
+ * executing thread's program counter at the code mapping, its first argument
+ * register at the data mapping and its stack pointer at the top of the stack
+ * (arch_set_call()), and resuming it. The parasite performs the command,
+ * stores the result in the block and executes the breakpoint instruction
+ * (arch_trap(), x86_64: int3); the host sees the SIGTRAP stop and reads the
+ * block back. The parasite never returns and
  * never uses the target's own stack.
  */
 

@@ -6,8 +6,10 @@
  *
  * Rules for this file: no libc, no calls (every helper is always_inline, so
  * no call/ret ever touches a shadow stack), no floating point or vector
- * registers (-mgeneral-regs-only), no writable globals (the code mapping is
- * read-only). The only system calls made are listed in SECURITY.md and
+ * registers (the architecture's flags, e.g. -mgeneral-regs-only), no
+ * writable globals (the code mapping is read-only). The system calls and the
+ * final trap are the architecture's (arch/<cpu family>/parasite-arch.h).
+ * The only system calls made are listed in SECURITY.md and
  * memcrd(8): openat, close, socketpair, madvise, recvmsg, and for
  * lazy restore ioctl (USERFAULTFD_IOC_NEW) or userfaultfd.
  */
@@ -17,6 +19,7 @@
 #include <stdint.h>
 
 #include "parasite-abi.h"
+#include "parasite-arch.h"
 
 #define AT_FDCWD_ (-100)
 #define O_RDONLY_ 00
@@ -33,25 +36,6 @@
 #define EINVAL_ 22
 
 #define always_inline inline __attribute__((always_inline))
-
-static always_inline long sys3(long nr, long a1, long a2, long a3) {
-        long ret;
-        __asm__ volatile("syscall"
-                         : "=a"(ret)
-                         : "a"(nr), "D"(a1), "S"(a2), "d"(a3)
-                         : "rcx", "r11", "memory");
-        return ret;
-}
-
-static always_inline long sys4(long nr, long a1, long a2, long a3, long a4) {
-        long ret;
-        register long r10 __asm__("r10") = a4;
-        __asm__ volatile("syscall"
-                         : "=a"(ret)
-                         : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
-                         : "rcx", "r11", "memory");
-        return ret;
-}
 
 struct k_iovec {
         void *base;
@@ -89,7 +73,7 @@ static always_inline long do_init(struct parasite_args *a) {
         for (int i = 0; i < _PARASITE_FD_MAX; i++)
                 a->fds[i] = -1;
 
-        r = sys4(__NR_socketpair, AF_UNIX_, SOCK_SEQPACKET_ | SOCK_CLOEXEC_, 0, (long) sv);
+        r = arch_syscall4(__NR_socketpair, AF_UNIX_, SOCK_SEQPACKET_ | SOCK_CLOEXEC_, 0, (long) sv);
         if (r < 0)
                 return r;
         /* Only one end is handed to the host; the other stays with us. */
@@ -97,28 +81,28 @@ static always_inline long do_init(struct parasite_args *a) {
         a->arg = (uint64_t) sv[0];
 
         if (!(flags & PARASITE_INIT_NO_MEM)) {
-                r = sys4(__NR_openat, AT_FDCWD_, (long) mem, O_RDWR_ | O_CLOEXEC_, 0);
+                r = arch_syscall4(__NR_openat, AT_FDCWD_, (long) mem, O_RDWR_ | O_CLOEXEC_, 0);
                 if (r < 0)
                         goto fail;
                 a->fds[PARASITE_FD_MEM] = (int32_t) r;
 
-                r = sys4(__NR_openat, AT_FDCWD_, (long) pagemap, O_RDONLY_ | O_CLOEXEC_, 0);
+                r = arch_syscall4(__NR_openat, AT_FDCWD_, (long) pagemap, O_RDONLY_ | O_CLOEXEC_, 0);
                 if (r < 0)
                         goto fail;
                 a->fds[PARASITE_FD_PAGEMAP] = (int32_t) r;
         }
 
-        r = sys4(__NR_openat, AT_FDCWD_, (long) smaps, O_RDONLY_ | O_CLOEXEC_, 0);
+        r = arch_syscall4(__NR_openat, AT_FDCWD_, (long) smaps, O_RDONLY_ | O_CLOEXEC_, 0);
         if (r < 0)
                 goto fail;
         a->fds[PARASITE_FD_SMAPS] = (int32_t) r;
         return 0;
 
 fail:
-        sys3(__NR_close, sv[0], 0, 0);
+        arch_syscall3(__NR_close, sv[0], 0, 0);
         for (int i = 0; i < _PARASITE_FD_MAX; i++)
                 if (a->fds[i] >= 0) {
-                        sys3(__NR_close, a->fds[i], 0, 0);
+                        arch_syscall3(__NR_close, a->fds[i], 0, 0);
                         a->fds[i] = -1;
                 }
         return r;
@@ -128,7 +112,7 @@ static always_inline long do_madvise(struct parasite_args *a) {
         if (a->nr > PARASITE_MAX_RANGES)
                 return -EINVAL_;
         for (uint64_t i = 0; i < a->nr; i++) {
-                long r = sys3(__NR_madvise, (long) a->ranges[i].start, (long) a->ranges[i].len,
+                long r = arch_syscall3(__NR_madvise, (long) a->ranges[i].start, (long) a->ranges[i].len,
                               (long) a->arg);
                 if (r < 0) {
                         a->nr = i;
@@ -143,7 +127,7 @@ static always_inline long do_close(struct parasite_args *a) {
         for (int i = 0; i < _PARASITE_FD_MAX; i++) {
                 if (a->fds[i] < 0)
                         continue;
-                long r = sys3(__NR_close, a->fds[i], 0, 0);
+                long r = arch_syscall3(__NR_close, a->fds[i], 0, 0);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
@@ -162,7 +146,7 @@ static always_inline long do_recv_fd(struct parasite_args *a) {
         };
         long r;
 
-        r = sys3(__NR_recvmsg, a->fds[0], (long) &msg, MSG_CMSG_CLOEXEC_);
+        r = arch_syscall3(__NR_recvmsg, a->fds[0], (long) &msg, MSG_CMSG_CLOEXEC_);
         if (r < 0)
                 return r;
         if (r != 1 || msg.controllen < 20 || cmsg.level != SOL_SOCKET_ || cmsg.type != SCM_RIGHTS_)
@@ -180,9 +164,9 @@ static always_inline long do_userfaultfd(struct parasite_args *a) {
         /* Without UFFD_USER_MODE_ONLY: faults taken by the kernel on our
          * behalf (read() into a missing page) must reach the handler too. */
         if (a->fds[0] >= 0)
-                r = sys3(__NR_ioctl, a->fds[0], USERFAULTFD_IOC_NEW_, O_CLOEXEC_ | O_NONBLOCK_);
+                r = arch_syscall3(__NR_ioctl, a->fds[0], USERFAULTFD_IOC_NEW_, O_CLOEXEC_ | O_NONBLOCK_);
         else
-                r = sys3(__NR_userfaultfd, O_CLOEXEC_ | O_NONBLOCK_, 0, 0);
+                r = arch_syscall3(__NR_userfaultfd, O_CLOEXEC_ | O_NONBLOCK_, 0, 0);
         if (r < 0)
                 return r;
         a->fds[1] = (int32_t) r;
@@ -217,6 +201,5 @@ parasite_entry(struct parasite_args *a) {
                 }
         a->ret = r;
 
-        for (;;)
-                __asm__ volatile("int3" ::: "memory");
+        arch_trap();
 }

@@ -307,14 +307,14 @@ static int collect_stacks(const Tracee *t, uint64_t **ret, size_t *ret_n) {
         if (!stacks)
                 return -ENOMEM;
         for (size_t i = 0; i < t->n_threads; i++) {
-                struct user_regs_struct regs;
+                ArchRegs regs;
                 uint64_t rseq;
 
                 if (tracee_thread_regs(t, i, &regs) < 0)
                         continue;
-                stacks[n++] = regs.rsp;
-                if (regs.fs_base != 0)
-                        stacks[n++] = regs.fs_base;
+                stacks[n++] = arch_regs_sp(&regs);
+                if (arch_regs_tls(&regs) != 0)
+                        stacks[n++] = arch_regs_tls(&regs);
                 if (tracee_thread_rseq(t->threads[i].tid, &rseq, NULL) > 0)
                         stacks[n++] = rseq;
         }

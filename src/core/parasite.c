@@ -80,7 +80,7 @@ static int run_cmd(Parasite *p, struct parasite_args *a, const void *payload, si
         if (r < 0)
                 return r;
         r = tracee_run(p->tracee, p->code_addr + PARASITE_BLOB_ENTRY, p->data_addr,
-                       p->data_addr + PARASITE_DATA_SIZE - 8, p->code_addr,
+                       p->data_addr + PARASITE_DATA_SIZE, p->code_addr,
                        p->code_addr + p->code_size);
         if (r < 0)
                 return r;

@@ -3,8 +3,6 @@
 /* The executor: system calls and code run inside the target on one of its
  * threads, its state saved before and put back after. */
 
-#include <cpuid.h>
-#include <elf.h>
 #include <sched.h>
 #include <errno.h>
 #include <signal.h>
@@ -21,18 +19,10 @@
 #include "procfs.h"
 #include "tracee-internal.h"
 
-#ifndef NT_X86_SHSTK
-#define NT_X86_SHSTK 0x204
-#endif
-
-#define X86_EFLAGS_TF 0x100ULL
-#define X86_EFLAGS_DF 0x400ULL
-#define X86_64_USER_CS 0x33
-
 enum wait_kind {
         WAIT_SYSCALL_ENTRY,
         WAIT_SYSCALL_EXIT,
-        WAIT_INT3,
+        WAIT_BREAKPOINT,
         WAIT_TRAP_STOP,
 };
 
@@ -151,14 +141,18 @@ static int resume_and_wait(Tracee *t, int req, enum wait_kind kind, uint64_t ip_
                 if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) < 0)
                         return -errno;
 
-                if (kind == WAIT_INT3 && s == SIGTRAP && si.si_code == SI_KERNEL) {
-                        struct user_regs_struct regs;
-                        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
-                                return -errno;
-                        if (regs.rip - 1 >= ip_lo && regs.rip - 1 < ip_hi)
+                if (kind == WAIT_BREAKPOINT && s == SIGTRAP && arch_is_breakpoint(&si)) {
+                        ArchRegs regs;
+                        uint64_t at;
+
+                        r = arch_regs_get(tid, &regs);
+                        if (r < 0)
+                                return r;
+                        at = arch_trap_addr(&regs);
+                        if (at >= ip_lo && at < ip_hi)
                                 return 0;
-                        return log_debug_errno(-EFAULT, "int3 at unexpected address 0x%llx",
-                                               regs.rip - 1);
+                        return log_debug_errno(-EFAULT, "breakpoint at unexpected address 0x%llx",
+                                               (unsigned long long) at);
                 }
                 if (s == SIGSTOP) {
                         /* Unblockable: let it take effect (group stop); the
@@ -182,21 +176,8 @@ static int resume_and_wait(Tracee *t, int req, enum wait_kind kind, uint64_t ip_
         return -EIO;
 }
 
-static uint32_t xstate_buffer_size(void) {
-        unsigned a, b, c, d;
-
-        /* CPUID leaf 0xD, sub-leaf 0: ECX is the size of the XSAVE area for
-         * every feature the processor supports. */
-        if (__get_cpuid_max(0, NULL) < 0xd)
-                return 4096;
-        __cpuid_count(0xd, 0, a, b, c, d);
-        (void) a;
-        (void) b;
-        (void) d;
-        return MAX(c, 512u + 64u);
-}
-
 static int find_syscall_insn(Tracee *t, uint64_t *ret) {
+        static const uint8_t insn[] = ARCH_SYSCALL_INSN;
         _cleanup_free_ char *maps = NULL;
         int r;
 
@@ -227,8 +208,8 @@ static int find_syscall_insn(Tracee *t, uint64_t *ret) {
 
                                         if (buf && process_vm_readv(t->pid, &l, 1, &rm, 1, 0) ==
                                                            (ssize_t) len) {
-                                                for (size_t i = 0; i + 1 < len; i++)
-                                                        if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+                                                for (size_t i = 0; i + sizeof(insn) <= len; i += ARCH_INSN_ALIGN)
+                                                        if (memcmp(buf + i, insn, sizeof(insn)) == 0) {
                                                                 *ret = start + i;
                                                                 return 0;
                                                         }
@@ -261,23 +242,15 @@ int tracee_prepare_exec(Tracee *t) {
         if (r < 0)
                 return r;
 
-        if (ptrace(PTRACE_GETREGS, tid, 0, &t->regs) < 0)
-                return -errno;
-        if (t->regs.cs != X86_64_USER_CS)
+        r = arch_regs_get(tid, &t->regs);
+        if (r < 0)
+                return r;
+        if (!arch_regs_native(&t->regs))
                 return log_debug_errno(-EOPNOTSUPP, "thread %i is not running 64-bit code", tid);
 
-        free(t->xstate);
-        t->xstate_size = xstate_buffer_size();
-        t->xstate = calloc(1, t->xstate_size);
-        if (!t->xstate)
-                return -ENOMEM;
-        struct iovec iov = { t->xstate, t->xstate_size };
-        if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
-                return -errno;
-        t->xstate_size = iov.iov_len;
-
-        iov = (struct iovec) { &t->ssp, sizeof(t->ssp) };
-        t->have_ssp = ptrace(PTRACE_GETREGSET, tid, NT_X86_SHSTK, &iov) >= 0;
+        r = arch_ext_save(tid, &t->ext);
+        if (r < 0)
+                return r;
 
         r = find_syscall_insn(t, &t->syscall_ip);
         if (r < 0)
@@ -290,36 +263,27 @@ int tracee_prepare_exec(Tracee *t) {
 
         t->exec_prepared = true;
         t->exec_in_syscall_stop = false;
-        log_debug("executor %i prepared: rip=0x%llx orig_rax=%lld xstate=%zu ssp=%s syscall@0x%llx",
-                  tid, t->regs.rip, (long long) t->regs.orig_rax, t->xstate_size,
-                  t->have_ssp ? "yes" : "no", (unsigned long long) t->syscall_ip);
+        log_debug("executor %i prepared: pc=0x%llx syscall@0x%llx", tid,
+                  (unsigned long long) arch_regs_pc(&t->regs), (unsigned long long) t->syscall_ip);
         return 0;
 }
 
-static int set_exec_regs(Tracee *t, const struct user_regs_struct *regs) {
-        if (ptrace(PTRACE_SETREGS, exec_thread(t)->tid, 0, regs) < 0)
-                return -errno;
+static int set_exec_regs(Tracee *t, const ArchRegs *regs) {
+        int r = arch_regs_set(exec_thread(t)->tid, regs);
+        if (r < 0)
+                return r;
         t->exec_running_ours = true;
         return 0;
 }
 
 int tracee_syscall(Tracee *t, long nr, const uint64_t args[6], int64_t *ret) {
-        struct user_regs_struct regs;
+        ArchRegs regs;
         int r;
 
         assert(t && t->exec_prepared);
 
         regs = t->regs;
-        regs.rip = t->syscall_ip;
-        regs.rax = (unsigned long long) nr;
-        regs.orig_rax = ~0ULL; /* no syscall restart for the original call */
-        regs.rdi = args[0];
-        regs.rsi = args[1];
-        regs.rdx = args[2];
-        regs.r10 = args[3];
-        regs.r8 = args[4];
-        regs.r9 = args[5];
-        regs.eflags &= ~(X86_EFLAGS_TF | X86_EFLAGS_DF);
+        arch_set_syscall(&regs, t->syscall_ip, nr, args);
 
         r = set_exec_regs(t, &regs);
         if (r < 0)
@@ -332,9 +296,10 @@ int tracee_syscall(Tracee *t, long nr, const uint64_t args[6], int64_t *ret) {
         r = resume_and_wait(t, PTRACE_SYSCALL, WAIT_SYSCALL_EXIT, 0, 0);
         if (r < 0)
                 return r;
-        if (ptrace(PTRACE_GETREGS, exec_thread(t)->tid, 0, &regs) < 0)
-                return -errno;
-        *ret = (int64_t) regs.rax;
+        r = arch_regs_get(exec_thread(t)->tid, &regs);
+        if (r < 0)
+                return r;
+        *ret = arch_syscall_result(&regs);
         return 0;
 }
 
@@ -373,29 +338,24 @@ int tracee_fork(Tracee *t, pid_t *ret_child) {
         return 0;
 }
 
-int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t sp, uint64_t ip_lo, uint64_t ip_hi) {
-        struct user_regs_struct regs;
+int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t stack_top, uint64_t ip_lo, uint64_t ip_hi) {
+        ArchRegs regs;
         int r;
 
         assert(t && t->exec_prepared);
 
         regs = t->regs;
-        regs.rip = ip;
-        regs.rdi = arg;
-        regs.rsp = sp;
-        regs.orig_rax = ~0ULL;
-        regs.eflags &= ~(X86_EFLAGS_TF | X86_EFLAGS_DF);
+        arch_set_call(&regs, ip, arg, stack_top);
 
         r = set_exec_regs(t, &regs);
         if (r < 0)
                 return r;
         t->exec_in_syscall_stop = false;
-        return resume_and_wait(t, PTRACE_CONT, WAIT_INT3, ip_lo, ip_hi);
+        return resume_and_wait(t, PTRACE_CONT, WAIT_BREAKPOINT, ip_lo, ip_hi);
 }
 
 int tracee_restore_exec(Tracee *t) {
         pid_t tid;
-        struct iovec iov;
         int r;
 
         assert(t);
@@ -417,16 +377,12 @@ int tracee_restore_exec(Tracee *t) {
         }
 
         if (t->exec_running_ours) {
-                if (ptrace(PTRACE_SETREGS, tid, 0, &t->regs) < 0)
-                        return -errno;
-                iov = (struct iovec) { t->xstate, t->xstate_size };
-                if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
-                        return -errno;
-                if (t->have_ssp) {
-                        iov = (struct iovec) { &t->ssp, sizeof(t->ssp) };
-                        if (ptrace(PTRACE_SETREGSET, tid, NT_X86_SHSTK, &iov) < 0)
-                                return -errno;
-                }
+                r = arch_regs_set(tid, &t->regs);
+                if (r < 0)
+                        return r;
+                r = arch_ext_restore(tid, &t->ext);
+                if (r < 0)
+                        return r;
                 t->exec_running_ours = false;
         }
         if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)

@@ -112,14 +112,12 @@ int tracee_add_thread(Tracee *t, pid_t tid) {
         return 0;
 }
 
-int tracee_thread_regs(const Tracee *t, size_t i, struct user_regs_struct *ret) {
+int tracee_thread_regs(const Tracee *t, size_t i, ArchRegs *ret) {
         assert(i < t->n_threads);
 
         if (t->threads[i].gone)
                 return -ESRCH;
-        if (ptrace(PTRACE_GETREGS, t->threads[i].tid, 0, ret) < 0)
-                return -errno;
-        return 0;
+        return arch_regs_get(t->threads[i].tid, ret);
 }
 
 int tracee_thread_rseq(pid_t tid, uint64_t *ret_area, uint32_t *ret_signature) {

@@ -38,7 +38,7 @@ static int peek_thread(pid_t tid, uint64_t addr, void *buf, size_t len) {
  * section when it sees the thread outside it (running our code), so it would
  * otherwise commit after having been interrupted. */
 static int fixup_rseq(pid_t tid) {
-        struct user_regs_struct regs;
+        ArchRegs regs;
         struct rseq_cs_desc cs;
         uint64_t area, cs_ptr;
         uint32_t sig, at_abort;
@@ -53,19 +53,18 @@ static int fixup_rseq(pid_t tid) {
                 return 0;
         if (peek_thread(tid, cs_ptr, &cs, sizeof(cs)) < 0)
                 return 0;
-        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
-                return -errno;
-        if (regs.rip - cs.start_ip >= cs.post_commit_offset)
+        r = arch_regs_get(tid, &regs);
+        if (r < 0)
+                return r;
+        if (arch_regs_pc(&regs) - cs.start_ip >= cs.post_commit_offset)
                 return 0; /* outside: the kernel clears rseq_cs itself */
         /* The kernel checks the signature before the abort handler, and kills
          * the thread if it does not match: leave that case to it. */
         if (peek_thread(tid, cs.abort_ip - sizeof(at_abort), &at_abort, sizeof(at_abort)) < 0 || at_abort != sig)
                 return 0;
         log_debug("thread %i was inside an rseq critical section, moving it to its abort handler", tid);
-        regs.rip = cs.abort_ip;
-        if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
-                return -errno;
-        return 0;
+        arch_regs_set_pc(&regs, cs.abort_ip);
+        return arch_regs_set(tid, &regs);
 }
 
 static int pidfd_alive(int pidfd) {
@@ -387,7 +386,7 @@ Tracee *tracee_free(Tracee *t) {
                 (void) tracee_detach(t);
         safe_close(t->own_pidfd);
         free(t->threads);
-        free(t->xstate);
+        arch_ext_done(&t->ext);
         free(t);
         return NULL;
 }

@@ -7,7 +7,8 @@
  * code inside the target.
  *
  * State of the executor between calls: its original registers, extended
- * state, shadow stack pointer and signal mask are saved by
+ * state (arch_ext_save(): e.g. vector registers, a shadow stack pointer) and
+ * signal mask are saved by
  * tracee_prepare_exec(); while it runs our code every signal is blocked
  * (PTRACE_SETSIGMASK), so nothing is delivered into half-modified state.
  * tracee_restore_exec() puts everything back and leaves the thread in a stop
@@ -19,8 +20,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/user.h>
 
+#include "arch.h"
 #include "time-util.h"
 
 typedef struct TraceeThread {
@@ -46,11 +47,8 @@ typedef struct Tracee {
         bool exec_prepared;
         bool exec_running_ours; /* registers currently hold our state */
         bool exec_in_syscall_stop;
-        struct user_regs_struct regs;
-        uint8_t *xstate;
-        size_t xstate_size;
-        bool have_ssp;
-        uint64_t ssp;
+        ArchRegs regs;
+        ArchExtState ext;
         uint64_t sigmask;
         uint64_t syscall_ip;
         bool group_stopped; /* a stop signal took effect while we held it */
@@ -96,9 +94,10 @@ int tracee_restore_exec(Tracee *t);
  * (-errno on failure, as the kernel returns it). */
 int tracee_syscall(Tracee *t, long nr, const uint64_t args[6], int64_t *ret);
 
-/* Run code at ip with %rdi = arg and %rsp = sp until it executes int3
- * at an address inside [ip_lo, ip_hi). */
-int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t sp, uint64_t ip_lo, uint64_t ip_hi);
+/* Run code at ip as a function of arg on the stack ending at stack_top
+ * (arch_set_call()) until it executes the breakpoint instruction at an
+ * address inside [ip_lo, ip_hi). */
+int tracee_run(Tracee *t, uint64_t ip, uint64_t arg, uint64_t stack_top, uint64_t ip_lo, uint64_t ip_hi);
 
 /* Make the target fork (its executor, prepared) a child traced by us and held
  * in a stop; see tracee_adopt_child(). */
@@ -139,7 +138,7 @@ void tracee_follow_release(Tracee *t, TraceeThread *th);
 void tracee_follow_kill(Tracee *t);
 
 /* The registers of held thread i. */
-int tracee_thread_regs(const Tracee *t, size_t i, struct user_regs_struct *ret);
+int tracee_thread_regs(const Tracee *t, size_t i, ArchRegs *ret);
 
 /* Is this tid one of ours? */
 bool tracee_has_thread(const Tracee *t, pid_t tid);
