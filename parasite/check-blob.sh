@@ -3,24 +3,25 @@
 # Refuse a parasite object that calls out (undefined symbols), or contains
 # relocations that a flat image cannot honour, or that uses call/ret.
 # bad_relocs and bad_insns are the architecture's (grep -E patterns on
-# readelf -r and objdump -d; see arch/<cpu family>/meson.build).
+# readelf -r and objdump -d; see arch/<cpu family>/meson.build); nm, readelf
+# and objdump are the binutils for the parasite's processor.
 set -eu
-obj=$1 stamp=$2 bad_relocs=$3 bad_insns=$4
-undef=$(nm -u "$obj")
+obj=$1 stamp=$2 bad_relocs=$3 bad_insns=$4 nm=$5 readelf=$6 objdump=$7
+undef=$("$nm" -u "$obj")
 if [ -n "$undef" ]; then
         echo "parasite: undefined symbols (libc or compiler helpers pulled in):" >&2
         echo "$undef" >&2
         exit 1
 fi
-if readelf -r "$obj" | grep -qE "$bad_relocs"; then
+if "$readelf" -r "$obj" | grep -qE "$bad_relocs"; then
         echo "parasite: absolute, GOT or PLT relocations found:" >&2
-        readelf -r "$obj" >&2
+        "$readelf" -r "$obj" >&2
         exit 1
 fi
 # No call/ret: the code must not push to or pop from a shadow stack.
-if objdump -d "$obj" | grep -qE "$bad_insns"; then
+if "$objdump" -d "$obj" | grep -qE "$bad_insns"; then
         echo "parasite: call/ret instructions found (helpers must be always_inline):" >&2
-        objdump -d "$obj" | grep -E "$bad_insns" >&2
+        "$objdump" -d "$obj" | grep -E "$bad_insns" >&2
         exit 1
 fi
 touch "$stamp"

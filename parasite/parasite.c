@@ -138,13 +138,20 @@ static always_inline long do_recv_fd(struct parasite_args *a) {
         struct k_cmsg_fd cmsg = {};
         char byte;
         struct k_iovec iov = { .base = &byte, .len = 1 };
-        struct k_msghdr msg = {
-                .iov = &iov,
-                .iovlen = 1,
-                .control = &cmsg,
-                .controllen = sizeof(cmsg),
-        };
+        struct k_msghdr msg;
         long r;
+
+        /* Field by field: an initializer of the whole may become a call of
+         * memset. */
+        msg.name = NULL;
+        msg.namelen = 0;
+        msg.pad0 = 0;
+        msg.iov = &iov;
+        msg.iovlen = 1;
+        msg.control = &cmsg;
+        msg.controllen = sizeof(cmsg);
+        msg.flags = 0;
+        msg.pad1 = 0;
 
         r = arch_syscall3(__NR_recvmsg, a->fds[0], (long) &msg, MSG_CMSG_CLOEXEC_);
         if (r < 0)

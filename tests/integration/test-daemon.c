@@ -700,6 +700,74 @@ static int run_memcrctl(char *err, size_t size, const char *const *args) {
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Wait for the watcher of a lazily restored pid to let go (everything back). */
+static void wait_untraced(pid_t pid, int cycle) {
+        for (int i = 0; i < 3000 && proc_tracer(pid) != 0; i++)
+                usleep(10 * 1000);
+        cr_assert_eq(proc_tracer(pid), 0, "cycle %d: still traced 30 s after the restore", cycle);
+        /* memcrd forgets the entry when the watcher has gone. */
+        for (int i = 0; i < 500; i++) {
+                Message m = {};
+                cr_assert_eq(daemon_request(&d, MSG_STATUS, pid, 0, &m), 0);
+                MemcrResult r = m.result;
+                message_done(&m);
+                if (r == MEMCR_ERR_NOT_FROZEN)
+                        return;
+                usleep(10 * 1000);
+        }
+        cr_assert_fail("cycle %d: memcrd still lists %d 5 s after its watcher let go", cycle, pid);
+}
+
+/* The whole job as a user does it, through memcrctl, twenty times: a
+ * checkpoint, then an eager and a lazy restore in turn, of a target with
+ * heap, mmap, thread stacks, PROT_NONE, read-only and private file memory
+ * and threads computing, sleeping in nanosleep() and blocked in read().
+ * Every byte is checked after each restore; the sleeping and reading
+ * threads see their system calls restarted (no EINTR, the right byte
+ * read); a signal sent while frozen is delivered once, after the restore. */
+Test(daemon, twenty_cycles_through_memcrctl) {
+        Target t;
+        const char *const args[] = { "--heap=8", "--mmap=8", "--threads=3", "--prot-none=1", "--readonly=1",
+                                     "--file-private=1", NULL };
+        char err[1024], pid_arg[32];
+        TargetResult res = {};
+        int status = -1;
+
+        start();
+        cr_assert_eq(target_start(&t, args), 0);
+        snprintf(pid_arg, sizeof(pid_arg), "%d", t.pid);
+        for (int i = 0; i < 20; i++) {
+                const char *const cp[] = { "checkpoint", pid_arg, NULL };
+                const char *const eager[] = { "restore", pid_arg, NULL };
+                const char *const lazy[] = { "restore", "--lazy", pid_arg, NULL };
+                bool is_lazy = i % 2 == 1;
+
+                cr_assert_eq(run_memcrctl(err, sizeof(err), cp), 0, "cycle %d: checkpoint: %s", i, err);
+                cr_assert_eq(proc_state(t.pid), 't', "cycle %d: not frozen", i);
+                if (i == 18)
+                        cr_assert_eq(kill(t.pid, SIGUSR1), 0);
+                if (i == 19)
+                        cr_assert_eq(kill(t.pid, SIGUSR2), 0);
+                cr_assert_eq(run_memcrctl(err, sizeof(err), is_lazy ? lazy : eager), 0, "cycle %d: %s restore: %s",
+                             i, is_lazy ? "lazy" : "eager", err);
+                if (is_lazy)
+                        wait_untraced(t.pid, i);
+                else
+                        cr_assert_eq(proc_tracer(t.pid), 0, "cycle %d: still traced after the restore", i);
+                res = (TargetResult) {};
+                cr_assert_eq(target_check(&t, &res), 0, "cycle %d: the target does not answer", i);
+                cr_assert(res.ok, "cycle %d: %llu bad words", i, (unsigned long long) res.bad_words);
+                if (i < 18)
+                        cr_assert_eq(res.eintr, 0, "cycle %d: nanosleep saw EINTR: system call restart broken", i);
+        }
+        cr_assert_eq(target_verify(&t, &res, &status), 0);
+        cr_assert(res.ok, "%llu bad words", (unsigned long long) res.bad_words);
+        cr_assert_eq(status, 0);
+        cr_assert_eq(res.usr1, 1, "SIGUSR1 handled %u times, expected once", res.usr1);
+        cr_assert_eq(res.usr2, 1, "SIGUSR2 handled %u times, expected once", res.usr2);
+        target_stop(&t);
+}
+
 /* A maximum frozen time beyond 2^63 s was accepted, the watcher's timer
  * then failed, and the watcher's clean-up killed the still frozen target.
  * Every time a request names is checked now, with a clear answer, before
