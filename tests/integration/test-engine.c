@@ -563,8 +563,8 @@ static void sparse(const char *size_arg, const char *pages_arg, uint64_t pages) 
                             (unsigned long long) f->stats.dumped_bytes, (unsigned long long) f->stats.n_ranges);
                 /* The written pages, the heap, stacks and a little more; not the
                  * mapping's size. */
-                cr_assert_geq(f->stats.dumped_bytes, pages * 4096 + 4 * MiB);
-                cr_assert_leq(f->stats.dumped_bytes, pages * 4096 + 16 * MiB);
+                cr_assert_geq(f->stats.dumped_bytes, pages * (uint64_t) getpagesize() + 4 * MiB);
+                cr_assert_leq(f->stats.dumped_bytes, pages * (uint64_t) getpagesize() + 16 * MiB);
                 cr_assert_geq(f->stats.n_ranges, pages);
                 assert_dropped(f);
                 restore(f);

@@ -531,7 +531,8 @@ static uint64_t fullest_area(pid_t pid) {
 
                 if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &start, &end, perms, &inode) == 4)
                         candidate = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p' && inode == 0 &&
-                                    !strstr(line, "[v") && end - start <= (1ULL << 30) && end - start >= 16 * 4096;
+                                    !strstr(line, "[v") && end - start <= (1ULL << 30) &&
+                                    end - start >= 16 * (unsigned long long) getpagesize();
                 else if (candidate && sscanf(line, "Rss: %llu kB", &rss) == 1 && rss > best_rss) {
                         best_rss = rss;
                         best = start;
@@ -602,7 +603,7 @@ Test(lazy, pages_touched_while_frozen_are_the_dumps) {
         snprintf(path, sizeof(path), "/proc/%i/cmdline", (int) t.pid);
         n_before = read_as_nobody(path, before, sizeof(before));
         for (int i = 0; i < 3; i++) {
-                at = fullest_area(t.pid) + 4096 + 64;
+                at = fullest_area(t.pid) + (uint64_t) getpagesize() + 64;
                 Frozen *f = checkpoint_scanning(&t, i == 2 ? PAGESCAN_PAGEMAP : PAGESCAN_AUTO);
                 touch_frozen_memory(t.pid, at);
                 LazyRestore *l = start(f, false);
