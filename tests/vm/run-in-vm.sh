@@ -3,10 +3,19 @@
 #
 # Run a command as root inside a virtual machine that boots Debian 12's own
 # kernel (linux-image-amd64, 6.1), to test memcr on a kernel older than the
-# host's: 6.1 has no PAGEMAP_SCAN, among other differences.
+# host's: 6.1 has no PAGEMAP_SCAN, among other differences; or, with --arch
+# aarch64, Debian 12's arm64 kernel on an emulated arm64 machine, to test
+# memcr built for arm64.
 #
 #   run-in-vm.sh [OPTIONS] -- COMMAND [ARG...]
 #
+#   --arch ARCH         the guest's processor: x86_64 (default), or
+#                       aarch64: Debian 12's arm64 kernel on
+#                       qemu-system-aarch64 -M virt, for programs built
+#                       with cross/aarch64-linux-gnu.ini; the command is
+#                       run by an arm64 busybox sh, with the libraries of
+#                       scripts/deps.sh --arm64's Criterion sysroot
+#                       (more at the top of run-in-vm.sh)
 #   --kernel-cache DIR  where the kernel is kept between runs
 #                       (default: $MEMCR_VM_KERNEL_CACHE, else
 #                       /var/cache/memcr-tests, else ~/.cache/memcr-tests)
@@ -41,6 +50,22 @@
 # can be fetched. Needs qemu-system-x86, busybox-static and cpio
 # (scripts/deps.sh).
 #
+# With --arch aarch64 the guest is qemu-system-aarch64 -M virt with TCG and
+# Debian 12's arm64 kernel (the one linux-image-arm64:arm64 depends on, kept
+# in the cache's arm64/ directory), for programs built with
+# cross/aarch64-linux-gnu.ini. The host's root is shared the same way; arm64
+# programs in it run through the arm64 loader and libraries that multiarch
+# installs beside the host's, and the host's x86_64 programs cannot run. So
+# the command is run by an arm64 busybox (busybox-static:arm64, fetched into
+# the cache like the kernel), whose applets come first in PATH
+# (/run/memcr-vm/bin) and which is /bin/sh as well, in the guest only; the
+# command itself must be an arm64 program, a script for sh, or a busybox
+# applet. The library directory of the Criterion sysroot that scripts/deps.sh
+# --arm64 unpacks ($MEMCR_ARM64_SYSROOT, default
+# /var/cache/memcr-tests/arm64-sysroot) is added at the end of the guest's
+# LD_LIBRARY_PATH (which --env LD_LIBRARY_PATH passes). Needs qemu-system-arm
+# as well (scripts/deps.sh --arm64).
+#
 # Exit status: the command's; 77 if the machine cannot run here (tools or
 # kernel missing); 124 if the timeout expired; 125 if the guest ended without
 # telling the command's status (it did not boot, or crashed).
@@ -52,6 +77,7 @@ usage() {
         exit 2
 }
 
+arch=x86_64
 cache=${MEMCR_VM_KERNEL_CACHE:-}
 timeout_s=1800
 memory=3G
@@ -60,6 +86,8 @@ dmesg=0
 extra_env=()
 while [ $# -gt 0 ]; do
         case $1 in
+        --arch) arch=${2:?}; shift 2 ;;
+        --arch=*) arch=${1#*=}; shift ;;
         --kernel-cache) cache=${2:?}; shift 2 ;;
         --kernel-cache=*) cache=${1#*=}; shift ;;
         --timeout) timeout_s=${2:?}; shift 2 ;;
@@ -76,18 +104,26 @@ while [ $# -gt 0 ]; do
         esac
 done
 [ $# -gt 0 ] || usage
+case $arch in
+x86_64|amd64) arch=x86_64 deb_arch=amd64 apt_arch= ;;
+aarch64|arm64) arch=aarch64 deb_arch=arm64 apt_arch=:arm64 ;;
+*) usage ;;
+esac
 
 say() { echo "run-in-vm: $*" >&2; }
 cannot() { say "$*"; exit 77; }
 
-for tool in qemu-system-x86_64 busybox cpio apt-get dpkg-deb flock timeout; do
+for tool in "qemu-system-$arch" busybox cpio apt-get dpkg-deb flock timeout; do
         command -v "$tool" >/dev/null || cannot "$tool is missing (scripts/deps.sh installs it)"
 done
 busybox=$(command -v busybox)
 # The initramfs has no libraries: its busybox must be the static one.
-if command -v readelf >/dev/null && LC_ALL=C readelf -l "$busybox" | grep -q 'Requesting program interpreter'; then
-        cannot "$busybox is not statically linked (install busybox-static)"
-fi
+static() {
+        if command -v readelf >/dev/null && LC_ALL=C readelf -l "$1" | grep -q 'Requesting program interpreter'; then
+                cannot "$1 is not statically linked (install busybox-static)"
+        fi
+}
+static "$busybox"
 
 if [ -z "$cache" ]; then
         if [ -w /var/cache ] || [ -w /var/cache/memcr-tests ]; then
@@ -98,6 +134,11 @@ if [ -z "$cache" ]; then
 fi
 mkdir -p "$cache"
 cache=$(realpath "$cache")
+# Where the kernels (and the busybox) of this architecture are kept: the
+# amd64 ones in the cache itself, the others each in a directory of its own.
+kcache=$cache
+[ "$arch" = x86_64 ] || kcache=$cache/$deb_arch
+mkdir -p "$kcache"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/memcr-vm.XXXXXX")
 qemu_pid=
@@ -115,23 +156,30 @@ trap 'exit 143' TERM
 # Modules the guest needs for its root, with what they depend on.
 WANT_MODULES=(virtio_pci 9pnet_virtio 9p overlay)
 
-# The versioned package that linux-image-amd64 depends on, and its version.
+# The versioned package that linux-image-amd64 (linux-image-arm64:arm64)
+# depends on, and its version.
 kernel_package() {
         local pkg
-        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        pkg=$(apt-cache depends "linux-image-$deb_arch$apt_arch" 2>/dev/null |
               sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
         [ -n "$pkg" ] || return 1
         local ver
-        ver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: //p')
-        [ -n "$ver" ] && [ "$ver" != "(none)" ] || return 1
+        ver=$(candidate "$pkg") || return 1
         echo "$pkg $ver"
 }
 
-# fill_cache PKG VER DIR: fetch the package, keep the kernel and the modules
-# the guest loads, in load order (modules.load).
-fill_cache() {
-        local pkg=$1 ver=$2 dir=$3 tmp deb root kver
-        tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
+# The version of PKG that apt would fetch.
+candidate() {
+        local ver
+        ver=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+        [ -n "$ver" ] && [ "$ver" != "(none)" ] || return 1
+        echo "$ver"
+}
+
+# download PKG VER TMP: fetch the package into TMP, a new directory in the
+# cache, and print its file; on failure, say why and remove TMP.
+download() {
+        local pkg=$1 ver=$2 tmp=$3
         # apt-get download drops root to _apt for the transfer.
         chown _apt "$tmp" 2>/dev/null || true
         say "fetching $pkg $ver"
@@ -140,7 +188,15 @@ fill_cache() {
                 rm -rf "$tmp"
                 return 1
         fi
-        deb=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n 1)
+        find "$tmp" -maxdepth 1 -name '*.deb' | head -n 1
+}
+
+# fill_cache PKG VER DIR: fetch the package, keep the kernel and the modules
+# the guest loads, in load order (modules.load).
+fill_cache() {
+        local pkg=$1 ver=$2 dir=$3 tmp deb root kver
+        tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
+        deb=$(download "$pkg" "$ver" "$tmp") || return 1
         root=$tmp/root
         dpkg -x "$deb" "$root"
         kver=$(find "$root/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n 1)
@@ -182,7 +238,12 @@ fill_cache() {
                 add "$m" || { rm -rf "$tmp"; return 1; }
         done
         printf '%s\n' "${order[@]}" >"$out/modules.load"
-        cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
+        # A compressed arm64 Image is not booted by every qemu: unpacked.
+        if [ "$(head -c 2 "$root/boot/vmlinuz-$kver" | od -An -tx1)" = " 1f 8b" ]; then
+                gzip -dc "$root/boot/vmlinuz-$kver" >"$out/vmlinuz"
+        else
+                cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
+        fi
         cp "$root/boot/config-$kver" "$out/config"
         echo "$kver" >"$out/release"
         echo "$pkg $ver" >"$out/package"
@@ -193,7 +254,31 @@ fill_cache() {
 
 # Newest kernel kept in the cache.
 cached_kernel() {
-        find "$cache" -mindepth 2 -maxdepth 2 -name release -printf '%h\n' 2>/dev/null | sort -V | tail -n 1
+        find "$kcache" -mindepth 2 -maxdepth 2 -name release -printf '%h\n' 2>/dev/null | sort -V | tail -n 1
+}
+
+# fetch_busybox VER DIR: the arm64 static busybox, as DIR/busybox.
+fetch_busybox() {
+        local ver=$1 dir=$2 tmp deb
+        tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
+        deb=$(download "busybox-static$apt_arch" "$ver" "$tmp") || return 1
+        dpkg -x "$deb" "$tmp/root"
+        if [ ! -f "$tmp/root/bin/busybox" ]; then
+                say "$deb holds no busybox"
+                rm -rf "$tmp"
+                return 1
+        fi
+        mkdir "$tmp/out"
+        cp "$tmp/root/bin/busybox" "$tmp/out/busybox"
+        echo "busybox-static$apt_arch $ver" >"$tmp/out/package"
+        rm -rf "$dir"
+        mv "$tmp/out" "$dir"
+        rm -rf "$tmp"
+}
+
+# Newest busybox kept in the cache.
+cached_busybox() {
+        find "$kcache" -mindepth 2 -maxdepth 2 -path '*/busybox-static_*/busybox' -printf '%h\n' 2>/dev/null | sort -V | tail -n 1
 }
 
 exec 9>"$cache/.lock"
@@ -201,7 +286,7 @@ flock 9
 kdir=
 # Debian's package is looked up again once a day (a new kernel, a security
 # update), or every time with MEMCR_VM_KERNEL_UPDATE=1.
-if [ "${MEMCR_VM_KERNEL_UPDATE:-0}" != 1 ] && [ -n "$(find "$cache/.checked" -mmin -1440 2>/dev/null)" ]; then
+if [ "${MEMCR_VM_KERNEL_UPDATE:-0}" != 1 ] && [ -n "$(find "$kcache/.checked" -mmin -1440 2>/dev/null)" ]; then
         kdir=$(cached_kernel)
 fi
 if [ -n "$kdir" ]; then
@@ -214,9 +299,10 @@ elif ! pv=$(kernel_package); then
         pv=$(kernel_package) || pv=
 fi
 if [ -n "$pv" ]; then
-        kdir=$cache/${pv/ /_}
+        kname=${pv% *}
+        kdir=$kcache/${kname%:*}_${pv#* }
         if [ -f "$kdir/release" ] || fill_cache "${pv% *}" "${pv#* }" "$kdir"; then
-                touch "$cache/.checked"
+                touch "$kcache/.checked"
         else
                 kdir=
         fi
@@ -224,8 +310,23 @@ fi
 if [ -z "$kdir" ]; then
         # Offline, or the package is gone from the mirror: any kernel kept before.
         kdir=$(cached_kernel)
-        [ -n "$kdir" ] || cannot "no Debian kernel package could be fetched into $cache"
+        [ -n "$kdir" ] || cannot "no Debian kernel package could be fetched into $kcache"
         say "using the kernel kept in $kdir"
+fi
+# The guest's busybox: the host's, or one of the guest's processor, looked up
+# with the kernel.
+guest_busybox=$busybox
+if [ "$arch" != x86_64 ]; then
+        bdir=
+        [ -n "$pv" ] || bdir=$(cached_busybox)
+        if [ -z "$bdir" ] && bv=$(candidate "busybox-static$apt_arch"); then
+                bdir=$kcache/busybox-static_${bv//:/%3a}
+                [ -f "$bdir/busybox" ] || fetch_busybox "$bv" "$bdir" || bdir=
+        fi
+        [ -n "$bdir" ] || bdir=$(cached_busybox)
+        [ -n "$bdir" ] || cannot "no busybox-static$apt_arch could be fetched into $kcache"
+        guest_busybox=$bdir/busybox
+        static "$guest_busybox"
 fi
 flock -u 9
 exec 9>&-
@@ -236,7 +337,7 @@ nonce=$(tr -d - </proc/sys/kernel/random/uuid)
 marker="memcr-vm-exit-$nonce"
 init=$work/initramfs
 mkdir -p "$init"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,lower,rw,newroot,memcr-vm,modules}
-cp "$busybox" "$init/bin/busybox"
+cp "$guest_busybox" "$init/bin/busybox"
 cp "$kdir"/modules/*.ko "$init/modules/"
 cp "$kdir/modules.load" "$init/modules.load"
 echo "$marker" >"$init/memcr-vm/marker"
@@ -277,19 +378,38 @@ for d in /tmp /var/tmp /run; do
         unset tops
 done >"$init/memcr-vm/tmpfs"
 
-# The command, for the guest's bash (the host's, through the shared root).
+# The command, for the guest's bash (the host's, through the shared root),
+# or for the guest's busybox sh, where printf %q is no quoting: single quotes,
+# each ' as '\''.
+if [ "$arch" = x86_64 ]; then
+        echo bash >"$init/memcr-vm/shell"
+        q() { printf '%q' "$1"; }
+else
+        echo busybox >"$init/memcr-vm/shell"
+        q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+fi
+libdir=${MEMCR_ARM64_SYSROOT:-/var/cache/memcr-tests/arm64-sysroot}/usr/lib/aarch64-linux-gnu
 {
-        echo "cd -- $(printf '%q' "$PWD") || exit 125"
+        echo "cd -- $(q "$PWD") || exit 125"
         while IFS= read -r name; do
-                echo "export $name=$(printf '%q' "${!name}")"
+                echo "export $name=$(q "${!name}")"
         done < <(compgen -e | grep -E '^(PATH|MEMCR.*|CRITERION_.*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS|MALLOC_PERTURB_|LANG|LC_[A-Z_]+|TZ)$' || true)
         for name in "${extra_env[@]}"; do
                 if [ -n "${!name+set}" ]; then
-                        echo "export $name=$(printf '%q' "${!name}")"
+                        echo "export $name=$(q "${!name}")"
                 fi
         done
+        if [ "$arch" = aarch64 ]; then
+                # shellcheck disable=SC2016 # expanded in the guest
+                echo 'export PATH="/run/memcr-vm/bin${PATH:+:$PATH}"'
+                if [ -d "$libdir" ]; then
+                        echo "export LD_LIBRARY_PATH=\"\${LD_LIBRARY_PATH:+\$LD_LIBRARY_PATH:}\"$(q "$libdir")"
+                fi
+        fi
         printf 'exec'
-        printf ' %q' "$@"
+        for arg in "$@"; do
+                printf ' %s' "$(q "$arg")"
+        done
         printf '\n'
 } >"$init/memcr-vm/command"
 
@@ -350,12 +470,27 @@ while read -r d tops; do
 done </memcr-vm/tmpfs
 mkdir -p $r/run/memcr-vm
 cp /memcr-vm/command $r/run/memcr-vm/command
+shell=/bin/bash
+if [ "$(cat /memcr-vm/shell)" = busybox ]; then
+        # The host's programs are of another processor: this busybox runs
+        # the command, is /bin/sh, and its applets come first in PATH.
+        cp /bin/busybox $r/run/memcr-vm/busybox
+        mkdir $r/run/memcr-vm/bin
+        # Links to where it runs from (/proc/self/exe): run in the new root.
+        chroot $r /run/memcr-vm/busybox --install -s /run/memcr-vm/bin
+        for f in $r/bin/sh $r/usr/bin/sh; do
+                if [ -e $f ] || [ -L $f ]; then
+                        ln -sfn /run/memcr-vm/busybox $f
+                fi
+        done
+        shell="/run/memcr-vm/busybox sh"
+fi
 hostname memcr-vm
 ip link set lo up
 echo "memcr-vm: kernel $(uname -r)"
 echo "memcr-vm: command starts" >/dev/kmsg
 env -i HOME=/root TERM=dumb PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        /bin/busybox chroot $r /bin/bash /run/memcr-vm/command </dev/null &
+        /bin/busybox chroot $r $shell /run/memcr-vm/command </dev/null &
 command=$!
 # Before the host's timeout: say what is still running, with what each of
 # its threads waits for, then end it.
@@ -402,11 +537,21 @@ chmod 755 "$init/init"
 # --- the machine -------------------------------------------------------------
 
 # shellcheck disable=SC2054 # commas are qemu's
-qemu=(qemu-system-x86_64
+if [ "$arch" = x86_64 ]; then
+        machine=(-bios qboot.rom -machine pc -accel tcg -cpu max,la57=off)
+        console="console=ttyS0 edd=off"
+else
+        # The kernel is booted directly (no firmware); pauth-impdef: pointer
+        # authentication with qemu's own, faster algorithm.
+        machine=(-machine virt -accel tcg -cpu max,pauth-impdef=on)
+        console="console=ttyAMA0"
+fi
+# shellcheck disable=SC2054 # commas are qemu's
+qemu=("qemu-system-$arch"
         -nodefaults -no-user-config -display none -no-reboot
-        -bios qboot.rom -machine pc -accel tcg -cpu max,la57=off -smp "$cpus" -m "$memory"
+        "${machine[@]}" -smp "$cpus" -m "$memory"
         -kernel "$kdir/vmlinuz" -initrd "$work/initramfs.cpio"
-        -append "console=ttyS0 edd=off panic=-1 loglevel=4 mitigations=off rdinit=/init"
+        -append "$console panic=-1 loglevel=4 mitigations=off rdinit=/init"
         -chardev stdio,id=console,signal=off -serial chardev:console
         -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
