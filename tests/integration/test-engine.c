@@ -172,6 +172,36 @@ Test(engine, signals_while_frozen_are_delivered_once) {
         assert_verified(&t, 1, 1);
 }
 
+/* The thread the engine runs its system calls and code in holds live
+ * vector state (SVE on an aarch64 CPU that has it: a system call would zero
+ * all of it but the low 128 bits of each Z register): after each restore,
+ * every vector register holds what it held. */
+Test(engine, vector_registers_survive) {
+        const char *binary = getenv("MEMCR_VECTOR_TARGET");
+        CheckpointOptions o = options();
+        TargetResult res = {};
+        Target t;
+        int status = -1;
+
+        cr_assert_not_null(binary, "MEMCR_VECTOR_TARGET is not set");
+        cr_assert_eq(target_start_program(&t, binary, NULL, -1, -1, -1), 0);
+        cr_log_info("%llu bytes of vector registers", (unsigned long long) t.bytes);
+        usleep(50 * 1000);
+        cr_assert_eq(target_check(&t, &res), 0);
+        cr_assert(res.ok, "wrong before any checkpoint");
+        for (int i = 0; i < 5; i++) {
+                Frozen *f = checkpoint(&t, &o);
+                restore(f);
+                usleep(50 * 1000);
+                cr_assert_eq(target_check(&t, &res), 0);
+                cr_assert(res.ok, "cycle %d: %llu words of vector registers wrong after the restore (or the loop stopped)",
+                          i, (unsigned long long) res.bad_words);
+        }
+        cr_assert_eq(target_verify(&t, &res, &status), 0);
+        cr_assert_eq(status, 0);
+        target_stop(&t);
+}
+
 Test(engine, sigstop_then_sigcont_leaves_it_running) {
         Target t;
         const char *args[] = { "--heap=8", "--threads=4", NULL };

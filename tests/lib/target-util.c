@@ -38,13 +38,18 @@ int target_start_as(Target *t, const char *const *args, int uid, int gid) {
 }
 
 int target_start_full(Target *t, const char *const *args, int uid, int gid, int ambient_cap) {
+        return target_start_program(t, target_binary(), args, uid, gid, ambient_cap);
+}
+
+int target_start_program(Target *t, const char *binary, const char *const *args, int uid, int gid,
+                         int ambient_cap) {
         int in[2], out[2];
         const char *argv[64];
         size_t n = 0;
         char line[512];
 
         *t = (Target) { .pid = -1, .pidfd = -1, .cmd_fd = -1 };
-        argv[n++] = target_binary();
+        argv[n++] = binary;
         for (size_t i = 0; args && args[i] && n < 62; i++)
                 argv[n++] = args[i];
         argv[n] = NULL;

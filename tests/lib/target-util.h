@@ -37,6 +37,9 @@ int target_start(Target *t, const char *const *args);
 int target_start_as(Target *t, const char *const *args, int uid, int gid);
 /* Also keep one capability (ambient, so it survives exec), -1 for none. */
 int target_start_full(Target *t, const char *const *args, int uid, int gid, int ambient_cap);
+/* Another program that speaks the same protocol (memcr-vector-target). */
+int target_start_program(Target *t, const char *binary, const char *const *args, int uid, int gid,
+                         int ambient_cap);
 
 /* Any command; the one line it answers goes to line. */
 int target_command(Target *t, const char *cmd, char *line, size_t size);
