@@ -196,7 +196,7 @@ static void fs_type(const char *dir, char *buf, size_t size) {
 
 int limits_measure(const char *dir, Limits *ret) {
         _cleanup_(mapping_done) Mapping src = {}, dst = {};
-        const size_t size = (size_t) LIMITS_BYTES;
+        size_t size;
         usec_t best_memcpy = 0, best_fresh = 0, best_parallel = 0, best_write = 0, best_read = 0;
         _cleanup_close_ int fd = -EBADF;
         Limits l = {};
@@ -205,6 +205,10 @@ int limits_measure(const char *dir, Limits *ret) {
 
         n = sysconf(_SC_NPROCESSORS_ONLN);
         l.n_cpus = (unsigned) MAX(1L, n);
+        n = sysconf(_SC_AVPHYS_PAGES);
+        l.bytes = n > 0 ? (uint64_t) n * (uint64_t) getpagesize() / 8 : LIMITS_BYTES_MAX;
+        l.bytes = MIN(MAX(l.bytes / LIMITS_BYTES_MIN * LIMITS_BYTES_MIN, LIMITS_BYTES_MIN), LIMITS_BYTES_MAX);
+        size = (size_t) l.bytes;
         fs_type(dir, l.fs_type, sizeof(l.fs_type));
 
         r = mapping_new(size, &src);

@@ -9,12 +9,16 @@
 
 #include <stdint.h>
 
-#define LIMITS_BYTES ((uint64_t) 1 << 30)
+/* The buffers and file measured: 1 GiB, or an eighth of the free memory
+ * on a small machine (a set-top box), but not less than 64 MiB. */
+#define LIMITS_BYTES_MAX ((uint64_t) 1 << 30)
+#define LIMITS_BYTES_MIN ((uint64_t) 64 << 20)
 #define LIMITS_TRIES 5
 #define LIMITS_IO_SIZE ((size_t) 4 << 20)
 
 typedef struct Limits {
         unsigned n_cpus;
+        uint64_t bytes; /* size of each buffer and of the file */
         /* memcpy between two resident buffers, one thread */
         double memcpy_gibps;
         /* memcpy into memory mapped right before (page faults included) */

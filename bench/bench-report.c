@@ -91,7 +91,7 @@ void json_limits(const Bench *b) {
                 "\"fresh_copy_parallel_gibps\":%.4f,\"write_gibps\":%.4f,\"read_gibps\":%.4f,"
                 "\"limits_bytes\":%" PRIu64 ",\"io_size\":%zu,\"dump_dir\":",
                 l->n_cpus, l->memcpy_gibps, l->fresh_copy_gibps, l->fresh_copy_parallel_gibps, l->write_gibps,
-                l->read_gibps, LIMITS_BYTES, LIMITS_IO_SIZE);
+                l->read_gibps, l->bytes, LIMITS_IO_SIZE);
         json_string(stdout, b->dump_dir);
         fputs(",\"fs\":", stdout);
         json_string(stdout, l->fs_type);
