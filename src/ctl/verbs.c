@@ -14,7 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "memcr-client.h"
-#include "parse.h"
+#include "parse-util.h"
 #include "polkit-agent.h"
 #include "show.h"
 #include "verbs.h"
@@ -162,7 +162,7 @@ int verb_pids(Operation op, int argc, char *argv[]) {
                 return MEMCRCTL_EXIT_FAILED;
         }
         for (int i = 0; i < argc; i++) {
-                r = parse_pid(argv[i], &pids[i]);
+                r = pid_from_string(argv[i], &pids[i]);
                 if (r < 0) {
                         _cleanup_free_ char *e = escape_or_oom(argv[i]);
                         log_error("Invalid PID '%s': expected a decimal number from 1 to %" PRIi32 ".", e,
