@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "options.h"
 #include "parse.h"
 #include "protocol.h"
 
@@ -131,26 +131,69 @@ static int parse_compress(const char *value) {
         return 0;
 }
 
-/* 1 to go on, 0 to exit successfully (--help, --version), -EINVAL on bad usage,
- * another -errno on other failures. */
+enum {
+        ARG_SOCKET = OPTION_FIRST,
+        ARG_JSON,
+        ARG_TIMEOUT,
+        ARG_MAX_FROZEN,
+        ARG_DUMP_DIR,
+        ARG_COMPRESS,
+        ARG_NO_ENCRYPT,
+        ARG_LAZY,
+        ARG_EAGER,
+        ARG_ASK_PASSWORD,
+        ARG_NO_LEGEND,
+};
+
+static int parse_option(int c, const char *value) {
+        switch (c) {
+        case ARG_SOCKET:
+                if (value[0] == '\0') {
+                        log_error("--socket= needs a path.");
+                        return -EINVAL;
+                }
+                arg_socket = value;
+                break;
+        case ARG_JSON:
+                arg_json = true;
+                break;
+        case 'q':
+                arg_quiet = true;
+                break;
+        case ARG_TIMEOUT:
+                return parse_timeout(value);
+        case ARG_MAX_FROZEN:
+                return parse_max_frozen(value);
+        case ARG_DUMP_DIR:
+                return parse_dump_dir(value);
+        case ARG_COMPRESS:
+                return parse_compress(value);
+        case ARG_NO_ENCRYPT:
+                arg_no_encrypt = true;
+                break;
+        case ARG_LAZY:
+                arg_lazy = true;
+                break;
+        case ARG_EAGER:
+                arg_eager = true;
+                break;
+        case ARG_ASK_PASSWORD:
+                arg_ask_password = true;
+                break;
+        case ARG_NO_LEGEND:
+                arg_legend = false;
+                break;
+        default:
+                assert(false);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int parse_argv(int argc, char *argv[]) {
-        enum {
-                ARG_VERSION = 0x100,
-                ARG_SOCKET,
-                ARG_JSON,
-                ARG_TIMEOUT,
-                ARG_MAX_FROZEN,
-                ARG_DUMP_DIR,
-                ARG_COMPRESS,
-                ARG_NO_ENCRYPT,
-                ARG_LAZY,
-                ARG_EAGER,
-                ARG_ASK_PASSWORD,
-                ARG_NO_LEGEND,
-        };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                { "version", no_argument, NULL, OPTION_VERSION },
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "quiet", no_argument, NULL, 'q' },
@@ -165,70 +208,12 @@ int parse_argv(int argc, char *argv[]) {
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 {}
         };
-        int c, r;
+        static const Options o = { "memcrctl", "hq", options, help, parse_option };
+        int r;
 
-        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("memcrctl %s\n", VERSION);
-                        return 0;
-                case ARG_SOCKET:
-                        if (optarg[0] == '\0') {
-                                log_error("--socket= needs a path.");
-                                return -EINVAL;
-                        }
-                        arg_socket = optarg;
-                        break;
-                case ARG_JSON:
-                        arg_json = true;
-                        break;
-                case 'q':
-                        arg_quiet = true;
-                        break;
-                case ARG_TIMEOUT:
-                        r = parse_timeout(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_MAX_FROZEN:
-                        r = parse_max_frozen(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_DUMP_DIR:
-                        r = parse_dump_dir(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_COMPRESS:
-                        r = parse_compress(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_NO_ENCRYPT:
-                        arg_no_encrypt = true;
-                        break;
-                case ARG_LAZY:
-                        arg_lazy = true;
-                        break;
-                case ARG_EAGER:
-                        arg_eager = true;
-                        break;
-                case ARG_ASK_PASSWORD:
-                        arg_ask_password = true;
-                        break;
-                case ARG_NO_LEGEND:
-                        arg_legend = false;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        assert(false);
-                        return -EINVAL;
-                }
+        r = options_parse(&o, argc, argv);
+        if (r <= 0)
+                return r;
         if (arg_lazy && arg_eager) {
                 log_error("--lazy and --eager contradict each other.");
                 return -EINVAL;
