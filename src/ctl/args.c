@@ -64,33 +64,16 @@ static void help(void) {
                program_invocation_short_name, MEMCR_SOCKET_PATH);
 }
 
-static int parse_timeout(const char *value) {
-        int r;
-
-        r = parse_seconds_to_msec(value, &arg_timeout_msec);
-        if (r < 0) {
-                log_error("Invalid --timeout= value '%s': expected seconds, e.g. 30 or 2.5.", value);
+/* --NAME=VALUE, seconds read by parse() into *ret: at most max, MEMCR_MAX_SECONDS in the unit of *ret. */
+static int parse_seconds_option(const char *name, const char *value, const char *example,
+                                int (*parse)(const char *s, uint64_t *ret), uint64_t max, uint64_t *ret) {
+        if (parse(value, ret) < 0) {
+                log_error("Invalid --%s= value '%s': expected seconds, e.g. %s.", name, value, example);
                 return -EINVAL;
         }
-        if (arg_timeout_msec > MEMCR_MAX_TIMEOUT_MSEC) {
-                log_error("Invalid --timeout= value '%s': at most %" PRIu64 " seconds (10 years).", value,
+        if (*ret > max) {
+                log_error("Invalid --%s= value '%s': at most %" PRIu64 " seconds (10 years).", name, value,
                           MEMCR_MAX_SECONDS);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int parse_max_frozen(const char *value) {
-        int r;
-
-        r = parse_seconds_to_sec(value, &arg_max_frozen_sec);
-        if (r < 0) {
-                log_error("Invalid --max-frozen= value '%s': expected seconds, e.g. 3600.", value);
-                return -EINVAL;
-        }
-        if (arg_max_frozen_sec > MEMCR_MAX_FROZEN_SEC) {
-                log_error("Invalid --max-frozen= value '%s': at most %" PRIu64 " seconds (10 years).", value,
-                          MEMCR_MAX_FROZEN_SEC);
                 return -EINVAL;
         }
         return 0;
@@ -161,9 +144,11 @@ static int parse_option(int c, const char *value) {
                 arg_quiet = true;
                 break;
         case ARG_TIMEOUT:
-                return parse_timeout(value);
+                return parse_seconds_option("timeout", value, "30 or 2.5", parse_seconds_to_msec,
+                                            MEMCR_MAX_TIMEOUT_MSEC, &arg_timeout_msec);
         case ARG_MAX_FROZEN:
-                return parse_max_frozen(value);
+                return parse_seconds_option("max-frozen", value, "3600", parse_seconds_to_sec, MEMCR_MAX_FROZEN_SEC,
+                                            &arg_max_frozen_sec);
         case ARG_DUMP_DIR:
                 return parse_dump_dir(value);
         case ARG_COMPRESS:
