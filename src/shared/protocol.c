@@ -483,39 +483,42 @@ int message_decode(uint16_t type, const uint8_t *payload, size_t size, Message *
 
 int message_send(int fd, const Message *m, const int *fds, size_t n_fds) {
         _cleanup_free_ uint8_t *buf = NULL;
-        size_t size;
+        size_t size, done = 0;
         int r;
 
+        assert(n_fds <= 4);
         r = message_encode(m, &buf, &size);
         if (r < 0)
                 return r;
-        if (n_fds == 0)
-                return write_full(fd, buf, size);
 
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int) * 4)];
-        } control = {};
-        struct iovec iov = { buf, size };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = &control,
-                .msg_controllen = CMSG_SPACE(sizeof(int) * n_fds),
-        };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        /* The descriptors go with the first bytes. */
+        while (done < size) {
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(int) * 4)];
+                } control = {};
+                struct iovec iov = { buf + done, size - done };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-        assert(n_fds <= 4);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+                if (done == 0 && n_fds > 0) {
+                        struct cmsghdr *c;
 
-        ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (k < 0)
-                return -errno;
-        if ((size_t) k < size)
-                return write_full(fd, buf + k, size - (size_t) k);
+                        mh.msg_control = &control;
+                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                        c = CMSG_FIRSTHDR(&mh);
+                        c->cmsg_level = SOL_SOCKET;
+                        c->cmsg_type = SCM_RIGHTS;
+                        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+                }
+                ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) k;
+        }
         return 0;
 }
 

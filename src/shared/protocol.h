@@ -195,7 +195,8 @@ int frame_header_parse(const uint8_t hdr[MEMCR_FRAME_HEADER_SIZE], uint16_t *ret
  * -EOPNOTSUPP for an unknown type. */
 int message_decode(uint16_t type, const uint8_t *payload, size_t size, Message *ret);
 
-/* Blocking I/O on a stream socket, with optional descriptors (SCM_RIGHTS). */
+/* Blocking I/O on a stream socket, with optional descriptors (SCM_RIGHTS).
+ * A peer that closed its end is -EPIPE (never SIGPIPE) to message_send(). */
 int message_send(int fd, const Message *m, const int *fds, size_t n_fds);
 /* Receives one frame; up to max_fds descriptors in ret_fds (set to -EBADF if
  * none), *ret_n_fds their number. -ECONNRESET on EOF before a full frame. */
