@@ -150,11 +150,7 @@ static void client_reply(Client *c, MemcrResult result, int error, const char *m
 
         if (info)
                 (void) message_copy_fields(&m, info, MESSAGE_INFO_FIELDS);
-        message_set_u32(&m, TAG_RESULT, result);
-        if (error != 0)
-                message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
-        if (message)
-                (void) message_set_string(&m, TAG_MESSAGE, message);
+        message_set_result(&m, result, error, message);
         client_reply_message(c, &m);
         message_done(&m);
 }

@@ -51,11 +51,7 @@ static const char *op_name(const Operation *op) {
 static void answer(const OperationRequester *who, MemcrResult result, int error, const char *text) {
         Message m = { .type = MSG_REPLY };
 
-        message_set_u32(&m, TAG_RESULT, result);
-        if (error != 0)
-                message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
-        if (text)
-                (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, result, error, text);
         who->on_reply(&m, who->userdata);
         message_done(&m);
 }
@@ -196,9 +192,7 @@ static void reply_to_requester(Operation *op, Message *reply) {
 static void fail(Operation *op, int error, const char *text) {
         Message m = { .type = MSG_REPLY };
 
-        message_set_u32(&m, TAG_RESULT, memcr_result_from_errno(error));
-        message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
-        (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, memcr_result_from_errno(error), error, text);
         reply_to_requester(op, &m);
         message_done(&m);
 }
@@ -328,9 +322,8 @@ static void watcher_lost(Operation *op) {
                    LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) op->caller_pid), NULL);
         op->outcome_logged = true; /* that is the outcome of the request */
 
-        message_set_u32(&m, TAG_RESULT, target_dead ? MEMCR_ERR_KILLED : MEMCR_ERR_FAILED);
-        message_set_u32(&m, TAG_ERRNO, target_dead ? ESRCH : ECONNRESET);
-        (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, target_dead ? MEMCR_ERR_KILLED : MEMCR_ERR_FAILED, target_dead ? ESRCH : ECONNRESET,
+                           text);
         op_done(op, &m, 0);
         message_done(&m);
 }
@@ -384,9 +377,7 @@ static void watcher_timed_out(Operation *op) {
                 send_abort(op);
         snprintf(text, sizeof(text), "%s of %i failed: its watcher did not answer within %g s", op_name(op),
                  op->pid, (double) op->manager->watcher_timeout / USEC_PER_SEC);
-        message_set_u32(&m, TAG_RESULT, MEMCR_ERR_TIMEOUT);
-        message_set_u32(&m, TAG_ERRNO, ETIMEDOUT);
-        (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, MEMCR_ERR_TIMEOUT, ETIMEDOUT, text);
         op_done(op, &m, 0);
         message_done(&m);
 }
@@ -433,9 +424,7 @@ static void on_watcher_ready(int error, const char *why, void *userdata) {
 
                 snprintf(text, sizeof(text), "checkpoint of %i failed: could not start a watcher: %s", op->pid,
                          why ?: strerror(-error));
-                message_set_u32(&reply, TAG_RESULT, error == -ETIMEDOUT ? MEMCR_ERR_TIMEOUT : MEMCR_ERR_FAILED);
-                message_set_u32(&reply, TAG_ERRNO, (uint32_t) -error);
-                (void) message_set_string(&reply, TAG_MESSAGE, text);
+                message_set_result(&reply, error == -ETIMEDOUT ? MEMCR_ERR_TIMEOUT : MEMCR_ERR_FAILED, error, text);
                 checkpoint_done(op, &reply, 0);
                 message_done(&reply);
                 return;

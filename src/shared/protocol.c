@@ -209,6 +209,14 @@ void message_set_u64(Message *m, FieldTag tag, uint64_t v) {
         m->present |= BIT(tag);
 }
 
+void message_set_result(Message *m, MemcrResult result, int error, const char *text) {
+        message_set_u32(m, TAG_RESULT, result);
+        if (error != 0)
+                message_set_u32(m, TAG_ERRNO, (uint32_t) abs(error));
+        if (text)
+                (void) message_set_string(m, TAG_MESSAGE, text);
+}
+
 int message_copy_fields(Message *dst, const Message *src, uint64_t mask) {
         int r;
 

@@ -167,6 +167,9 @@ void message_done(Message *m);
 int message_set_string(Message *m, FieldTag tag, const char *s);
 void message_set_u32(Message *m, FieldTag tag, uint32_t v);
 void message_set_u64(Message *m, FieldTag tag, uint64_t v);
+/* A reply's outcome: the result, the errno unless error is 0 (either sign),
+ * the sentence unless text is NULL (left out if it cannot be copied). */
+void message_set_result(Message *m, MemcrResult result, int error, const char *text);
 /* Copy the fields in mask (bits 1 << FieldTag; ENTRY excluded) present in src. */
 int message_copy_fields(Message *dst, const Message *src, uint64_t mask);
 /* The fields that describe a frozen process (status replies, list entries). */
