@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "dump.h"
 #include "fileio.h"
 #include "log.h"
@@ -95,14 +96,8 @@ int dump_add_region(Dump *d, uint64_t start, uint64_t end, uint32_t vma_flags, u
         assert(d && !d->finished);
         assert(start < end);
 
-        if (d->n_regions == d->allocated_regions) {
-                size_t a = MAX(d->allocated_regions * 2, (size_t) 64);
-                struct dump_region *p = realloc(d->regions, a * sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                d->regions = p;
-                d->allocated_regions = a;
-        }
+        if (GREEDY_REALLOC(d->regions, d->allocated_regions, d->n_regions + 1, 64) < 0)
+                return -ENOMEM;
         d->regions[d->n_regions] = (struct dump_region) {
                 .start = start,
                 .end = end,
@@ -131,14 +126,8 @@ int dump_plan_range(Dump *d, uint32_t region, uint64_t start, uint64_t end) {
         for (uint64_t a = start; a < end;) {
                 uint64_t len = MIN(end - a, (uint64_t) d->header.chunk_size);
 
-                if (d->n_chunks == d->allocated_chunks) {
-                        size_t n = MAX(d->allocated_chunks * 2, (size_t) 256);
-                        struct dump_chunk *p = realloc(d->chunks, n * sizeof(*p));
-                        if (!p)
-                                return -ENOMEM;
-                        d->chunks = p;
-                        d->allocated_chunks = n;
-                }
+                if (GREEDY_REALLOC(d->chunks, d->allocated_chunks, d->n_chunks + 1, 256) < 0)
+                        return -ENOMEM;
                 d->chunks[d->n_chunks++] = (struct dump_chunk) {
                         .addr = a,
                         .raw_len = (uint32_t) len,

@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -68,14 +69,8 @@ int page_range_list_add(PageRangeList *l, uint64_t start, uint64_t end, uint32_t
                         return 0;
                 }
         }
-        if (l->n == l->allocated) {
-                size_t a = MAX(l->allocated * 2, (size_t) 256);
-                PageRange *p = realloc(l->ranges, a * sizeof(PageRange));
-                if (!p)
-                        return -ENOMEM;
-                l->ranges = p;
-                l->allocated = a;
-        }
+        if (GREEDY_REALLOC(l->ranges, l->allocated, l->n + 1, 256) < 0)
+                return -ENOMEM;
         l->ranges[l->n++] = (PageRange) { .start = start, .end = end, .vma = vma };
         l->bytes += end - start;
         return 0;
