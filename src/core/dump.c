@@ -361,19 +361,19 @@ uint64_t dump_file_size(const Dump *d) {
         return d->finished ? d->header.file_size : atomic_load(&d->next_offset);
 }
 
+/* For bsearch(): where the address *key is against chunk c. */
+static int cmp_addr_chunk(const void *key, const void *c) {
+        uint64_t addr = *(const uint64_t *) key;
+        const struct dump_chunk *chunk = c;
+
+        return addr < chunk->addr ? -1 : addr >= chunk->addr + chunk->raw_len;
+}
+
 ssize_t dump_find_chunk(const Dump *d, uint64_t addr) {
-        size_t lo = 0, hi = d->n_chunks;
+        const struct dump_chunk *c;
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                const struct dump_chunk *c = &d->chunks[mid];
-
-                if (addr < c->addr)
-                        hi = mid;
-                else if (addr >= c->addr + c->raw_len)
-                        lo = mid + 1;
-                else
-                        return (ssize_t) mid;
-        }
-        return -ENOENT;
+        if (d->n_chunks == 0)
+                return -ENOENT;
+        c = bsearch(&addr, d->chunks, d->n_chunks, sizeof(*c), cmp_addr_chunk);
+        return c ? c - d->chunks : -ENOENT;
 }
