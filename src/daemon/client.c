@@ -18,6 +18,7 @@
 #include "codec-name.h"
 #include "config.h"
 #include "listing.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
@@ -47,11 +48,8 @@ static void client_forget_request(Client *c) {
         c->op = NULL;
         c->auth = auth_request_cancel(c->auth);
         c->refresh = watcher_exchange_free(c->refresh);
-        for (Client **p = &c->manager->waiting; c->waiting && *p; p = &(*p)->next_waiting)
-                if (*p == c) {
-                        *p = c->next_waiting;
-                        break;
-                }
+        if (c->waiting)
+                (void) LIST_REMOVE(next_waiting, c->manager->waiting, c);
         c->waiting = false;
         message_done(&c->request);
         c->request_pidfd = safe_close(c->request_pidfd);
@@ -72,12 +70,8 @@ Client *client_free(Client *c) {
                 return NULL;
         m = c->manager;
         client_forget_request(c);
-        for (Client **p = &m->clients; *p; p = &(*p)->next)
-                if (*p == c) {
-                        *p = c->next;
-                        m->n_clients--;
-                        break;
-                }
+        if (LIST_REMOVE(next, m->clients, c))
+                m->n_clients--;
         if (c->refusal && m->n_refused > 0)
                 m->n_refused--;
         conn_free(c->conn);
@@ -469,8 +463,7 @@ static bool wait_for_registry(Client *c, const Message *req) {
         r = message_copy_fields(&c->request, req, ~UINT64_C(0));
         if (r < 0)
                 return false;
-        c->next_waiting = m->waiting;
-        m->waiting = c;
+        LIST_PREPEND(next_waiting, m->waiting, c);
         c->waiting = true;
         return true;
 }
@@ -688,8 +681,7 @@ static int client_new(Manager *m, int fd) {
                 return r;
         }
         TAKE_FD(cfd);
-        c->next = m->clients;
-        m->clients = c;
+        LIST_PREPEND(next, m->clients, c);
         m->n_clients++;
         arm_timeout(c);
         return 0;

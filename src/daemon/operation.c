@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
@@ -69,8 +70,7 @@ static Operation *operation_new(Manager *m, OpType type, const OperationRequeste
         op->caller_uid = who->uid;
         op->caller_pid = who->pid;
         op->started = now_usec(CLOCK_MONOTONIC);
-        op->next = m->operations;
-        m->operations = op;
+        LIST_PREPEND(next, m->operations, op);
         m->n_operations++;
         if (who->handle)
                 *who->handle = op;
@@ -94,12 +94,8 @@ Operation *operation_free(Operation *op) {
         if (!op)
                 return NULL;
         m = op->manager;
-        for (Operation **p = &m->operations; *p; p = &(*p)->next)
-                if (*p == op) {
-                        *p = op->next;
-                        m->n_operations--;
-                        break;
-                }
+        if (LIST_REMOVE(next, m->operations, op))
+                m->n_operations--;
         Entry *e = registry_find(&m->registry, op->pid);
         if (e && e->op == op)
                 e->op = NULL;

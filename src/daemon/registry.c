@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "list.h"
 #include "macro.h"
 #include "pidfd-util.h"
 #include "registry.h"
@@ -89,8 +90,7 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
                 free(e);
                 return k;
         }
-        e->next = r->entries;
-        r->entries = e;
+        LIST_PREPEND(next, r->entries, e);
         r->n_entries++;
         if (ret)
                 *ret = e;
@@ -98,12 +98,8 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
 }
 
 void registry_remove(Registry *r, Entry *e) {
-        for (Entry **p = &r->entries; *p; p = &(*p)->next)
-                if (*p == e) {
-                        *p = e->next;
-                        r->n_entries--;
-                        break;
-                }
+        if (LIST_REMOVE(next, r->entries, e))
+                r->n_entries--;
         sd_event_source_disable_unref(e->exit_source);
         sd_event_source_disable_unref(e->watcher_source);
         sd_event_source_disable_unref(e->settle_source);
