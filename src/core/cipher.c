@@ -66,19 +66,17 @@ CipherKey *cipher_key_free(CipherKey *k) {
 }
 
 int cipher_ctx_new(const CipherKey *k, CipherCtx **ret) {
-        CipherCtx *c;
+        _cleanup_(cipher_ctx_freep) CipherCtx *c = NULL;
 
         c = calloc(1, sizeof(CipherCtx));
         if (!c)
                 return -ENOMEM;
         c->enc = EVP_CIPHER_CTX_new();
         c->dec = EVP_CIPHER_CTX_new();
-        if (!c->enc || !c->dec) {
-                cipher_ctx_free(c);
+        if (!c->enc || !c->dec)
                 return -ENOMEM;
-        }
         c->key = k;
-        *ret = c;
+        *ret = TAKE_PTR(c);
         return 0;
 }
 

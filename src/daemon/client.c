@@ -619,7 +619,7 @@ static int client_new(Manager *m, int fd) {
         _cleanup_close_ int cfd = fd;
         struct ucred u;
         char refusal[256];
-        Client *c;
+        _cleanup_(client_freep) Client *c = NULL;
         int r;
 
         r = getpeercred(cfd, &u);
@@ -645,10 +645,8 @@ static int client_new(Manager *m, int fd) {
         c->creds.gid = u.gid;
         if (r < 0) {
                 c->refusal = strdup(refusal);
-                if (!c->refusal) {
-                        free(c);
+                if (!c->refusal)
                         return -ENOMEM;
-                }
                 m->n_refused++;
         } else {
                 r = getpeergroups(cfd, &c->creds.groups, &c->creds.n_groups);
@@ -661,29 +659,24 @@ static int client_new(Manager *m, int fd) {
                 if (c->pidfd < 0)
                         log_debug_errno(c->pidfd, "no pidfd for peer %i: %m", u.pid);
                 r = authorize_capture_peer(m, c, cfd);
-                if (r < 0) {
-                        client_free(c);
+                if (r < 0)
                         return r;
-                }
                 if (m->connection_lifetime > 0) {
                         r = sd_event_add_time_relative(m->event, &c->lifetime, CLOCK_MONOTONIC,
                                                        m->connection_lifetime, 0, on_lifetime, c);
-                        if (r < 0) {
-                                client_free(c);
+                        if (r < 0)
                                 return r;
-                        }
                 }
         }
 
         r = conn_new(m->event, cfd, true, &client_callbacks, c, &c->conn);
-        if (r < 0) {
-                client_free(c);
+        if (r < 0)
                 return r;
-        }
         TAKE_FD(cfd);
         LIST_PREPEND(next, m->clients, c);
         m->n_clients++;
         arm_timeout(c);
+        TAKE_PTR(c);
         return 0;
 }
 

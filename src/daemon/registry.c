@@ -66,7 +66,8 @@ static int on_target_exit(sd_event_source *s, int fd, uint32_t revents, void *us
 }
 
 int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t caller_uid, Entry **ret) {
-        Entry *e;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ Entry *e = NULL;
         int k;
 
         assert(!registry_find(r, pid));
@@ -74,26 +75,23 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
         e = calloc(1, sizeof(Entry));
         if (!e)
                 return -ENOMEM;
+        fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        k = sd_event_add_io(r->event, &e->exit_source, fd, EPOLLIN, on_target_exit, e);
+        if (k < 0)
+                return k;
         e->registry = r;
         e->pid = pid;
+        e->pidfd = TAKE_FD(fd);
+        e->watcher_pidfd = -EBADF;
         e->state = state;
         e->caller_uid = caller_uid;
-        e->watcher_pidfd = -EBADF;
-        e->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-        if (e->pidfd < 0) {
-                free(e);
-                return -errno;
-        }
-        k = sd_event_add_io(r->event, &e->exit_source, e->pidfd, EPOLLIN, on_target_exit, e);
-        if (k < 0) {
-                safe_close(e->pidfd);
-                free(e);
-                return k;
-        }
         LIST_PREPEND(next, r->entries, e);
         r->n_entries++;
         if (ret)
                 *ret = e;
+        TAKE_PTR(e);
         return 0;
 }
 

@@ -308,7 +308,7 @@ static int on_start_unit(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,
                    WatcherLaunch **ret) {
-        WatcherLaunch *l;
+        _cleanup_(watcher_launch_freep) WatcherLaunch *l = NULL;
         int r;
 
         l = calloc(1, sizeof(WatcherLaunch));
@@ -334,11 +334,9 @@ int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_
                 default:
                         r = launch_fork(e, cfg, l);
                 }
-        if (r < 0) {
-                watcher_launch_free(l);
+        if (r < 0)
                 return r;
-        }
-        *ret = l;
+        *ret = TAKE_PTR(l);
         return 0;
 }
 
