@@ -85,8 +85,7 @@ CipherCtx *cipher_ctx_free(CipherCtx *c) {
                 return NULL;
         EVP_CIPHER_CTX_free(c->enc);
         EVP_CIPHER_CTX_free(c->dec);
-        free(c);
-        return NULL;
+        return mfree(c);
 }
 
 static int start(CipherCtx *c, bool enc, const uint8_t nonce[CIPHER_NONCE_SIZE]) {

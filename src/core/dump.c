@@ -88,8 +88,7 @@ Dump *dump_free(Dump *d) {
         cipher_key_free(d->key);
         free(d->regions);
         free(d->chunks);
-        free(d);
-        return NULL;
+        return mfree(d);
 }
 
 int dump_add_region(Dump *d, uint64_t start, uint64_t end, uint32_t vma_flags, uint32_t *ret_index) {
@@ -151,8 +150,7 @@ int dump_worker_init(DumpWorker *w, Dump *d) {
                 return -ENOMEM;
         r = cipher_ctx_new(d->key, &w->cipher);
         if (r < 0) {
-                free(w->buf);
-                w->buf = NULL;
+                w->buf = mfree(w->buf);
                 return r;
         }
         return 0;

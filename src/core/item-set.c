@@ -172,7 +172,6 @@ int item_set_copy_outstanding(ItemSet *s, const ItemSet *from, uint64_t *ret_byt
 }
 
 void item_set_done(ItemSet *s) {
-        free(s->items);
-        s->items = NULL;
+        s->items = mfree(s->items);
         s->n_items = 0;
 }

@@ -297,8 +297,7 @@ int proc_creds_read(pid_t pid, ProcCreds *ret) {
 void caller_creds_done(CallerCreds *c) {
         if (!c)
                 return;
-        free(c->groups);
-        c->groups = NULL;
+        c->groups = mfree(c->groups);
         c->n_groups = 0;
 }
 

@@ -207,6 +207,5 @@ int parse_argv(int argc, char *argv[]) {
 }
 
 void args_free(void) {
-        free(arg_dump_dir);
-        arg_dump_dir = NULL;
+        arg_dump_dir = mfree(arg_dump_dir);
 }

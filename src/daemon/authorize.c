@@ -127,8 +127,7 @@ AuthRequest *auth_request_cancel(AuthRequest *a) {
         if (!a)
                 return NULL;
         sd_bus_slot_unref(a->slot);
-        free(a);
-        return NULL;
+        return mfree(a);
 }
 
 /* polkit's answer: whether, and if not, why not. 0 or -EPERM. */

@@ -82,8 +82,7 @@ Client *client_free(Client *c) {
         safe_close(c->pidfd);
         free(c->label);
         free(c->refusal);
-        free(c);
-        return NULL;
+        return mfree(c);
 }
 
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -180,8 +180,7 @@ static void dispatch_io(Conn *c, uint32_t revents) {
                 }
         }
         if (c->in_size == 0 && c->in && !c->paused) {
-                free(c->in);
-                c->in = NULL;
+                c->in = mfree(c->in);
         }
         update_events(c);
 }
@@ -230,8 +229,7 @@ Conn *conn_free(Conn *c) {
         safe_close(c->fd);
         free(c->in);
         free(c->out);
-        free(c);
-        return NULL;
+        return mfree(c);
 }
 
 int conn_send_raw(Conn *c, const void *p, size_t n) {

@@ -91,8 +91,7 @@ Manager *manager_free(Manager *m) {
         free(m->default_codec);
         free(m->watcher_binary);
         free(m->watcher_socket);
-        free(m);
-        return NULL;
+        return mfree(m);
 }
 
 static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {

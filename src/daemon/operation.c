@@ -109,8 +109,7 @@ Operation *operation_free(Operation *op) {
         watcher_exchange_free(op->exchange);
         safe_close(op->pidfd);
         message_done(&op->request);
-        free(op);
-        return NULL;
+        return mfree(op);
 }
 
 /* Freed on the next loop iteration: callers up the stack may still use it. */

@@ -37,8 +37,7 @@ Rebuild *rebuild_free(Rebuild *r) {
                 e->rebuilding = false;
         }
         watcher_exchange_free(r->exchange);
-        free(r);
-        return NULL;
+        return mfree(r);
 }
 
 /* Did process pid start after the moment given (CLOCK_REALTIME, usec)? */

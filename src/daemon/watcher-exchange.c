@@ -176,6 +176,5 @@ WatcherExchange *watcher_exchange_free(WatcherExchange *x) {
         message_done(&x->request);
         message_done(&x->queued);
         free(x->watch_dir);
-        free(x);
-        return NULL;
+        return mfree(x);
 }

@@ -360,6 +360,5 @@ WatcherLaunch *watcher_launch_free(WatcherLaunch *l) {
         free(l->early_job);
         free(l->early_result);
         free(l->unit_error);
-        free(l);
-        return NULL;
+        return mfree(l);
 }
