@@ -83,6 +83,16 @@ static int connect_daemon(MemcrClient **ret) {
         return 0;
 }
 
+/* For a command that takes no arguments: 0 and a connection, or the exit
+ * status. */
+static int connect_daemon_no_args(const char *verb, int argc, MemcrClient **ret) {
+        if (argc > 0) {
+                log_error("Command '%s' takes no arguments.", verb);
+                return MEMCRCTL_EXIT_USAGE;
+        }
+        return connect_daemon(ret);
+}
+
 /* Report a request that got no reply; returns the exit status. */
 static int report_transport_failure(const char *what, pid_t pid, int r) {
         int code = exit_code_from_errno(r);
@@ -232,12 +242,7 @@ int verb_list(int argc, char *argv[]) {
         size_t n;
         int r;
 
-        if (argc > 0) {
-                log_error("Command 'list' takes no arguments.");
-                return MEMCRCTL_EXIT_USAGE;
-        }
-
-        r = connect_daemon(&c);
+        r = connect_daemon_no_args("list", argc, &c);
         if (r != 0)
                 return r;
         r = memcr_client_list(c, &list, &n, &reply);
@@ -267,12 +272,7 @@ int verb_version(int argc, char *argv[]) {
         char version[256];
         int r;
 
-        if (argc > 0) {
-                log_error("Command 'version' takes no arguments.");
-                return MEMCRCTL_EXIT_USAGE;
-        }
-
-        r = connect_daemon(&c);
+        r = connect_daemon_no_args("version", argc, &c);
         if (r != 0)
                 return r;
         r = memcr_client_version(c, version, sizeof(version));
