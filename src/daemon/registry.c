@@ -10,16 +10,16 @@
 #include "macro.h"
 #include "pidfd-util.h"
 #include "registry.h"
+#include "string-table.h"
 
-const char *entry_state_to_string(EntryState s) {
-        static const char *const names[_ENTRY_STATE_MAX] = {
-                [ENTRY_CHECKPOINTING] = "checkpointing",
-                [ENTRY_FROZEN] = "frozen",
-                [ENTRY_RESTORING] = "restoring",
-                [ENTRY_STREAMING] = "streaming",
-        };
-        return s < _ENTRY_STATE_MAX ? names[s] : "unknown";
-}
+static const char *const entry_state_table[_ENTRY_STATE_MAX] = {
+        [ENTRY_CHECKPOINTING] = "checkpointing",
+        [ENTRY_FROZEN] = "frozen",
+        [ENTRY_RESTORING] = "restoring",
+        [ENTRY_STREAMING] = "streaming",
+};
+
+DEFINE_STRING_TABLE_TO_STRING(entry_state, EntryState, "unknown");
 
 void registry_add_ended(Registry *r, const Entry *e, const char *state, const char *text) {
         Ended *x = &r->ended[r->ended_next];

@@ -15,6 +15,7 @@
 #include "macro.h"
 #include "pidfd-util.h"
 #include "socket-util.h"
+#include "string-table.h"
 #include "watcher-launch.h"
 
 #define READY_TIMEOUT (10 * USEC_PER_SEC)
@@ -39,23 +40,15 @@ struct WatcherLaunch {
         bool done;
 };
 
-static const char *const mode_names[_WATCHER_MODE_MAX] = {
+static const char *const watcher_mode_table[_WATCHER_MODE_MAX] = {
         [WATCHER_MODE_AUTO] = "auto",
         [WATCHER_MODE_FORK] = "fork",
         [WATCHER_MODE_SYSTEMD] = "systemd",
         [WATCHER_MODE_SOCKET] = "socket",
 };
 
-const char *watcher_mode_to_string(WatcherMode m) {
-        return m < _WATCHER_MODE_MAX ? mode_names[m] : NULL;
-}
-
-int watcher_mode_from_string(const char *s) {
-        for (int i = 0; i < _WATCHER_MODE_MAX; i++)
-                if (streq(s, mode_names[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_TO_STRING(watcher_mode, WatcherMode, NULL);
+DEFINE_STRING_TABLE_FROM_STRING(watcher_mode);
 
 static void finish(WatcherLaunch *l, int error, const char *text) {
         char buf[768];

@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "protocol.h"
+#include "string-table.h"
 
 typedef enum FieldKind {
         KIND_NONE,
@@ -585,22 +586,21 @@ int request_check_values(const Message *m, char *buf, size_t size) {
         return 0;
 }
 
-const char *memcr_result_to_string(MemcrResult r) {
-        static const char *const names[_MEMCR_RESULT_MAX] = {
-                [MEMCR_OK] = "ok",
-                [MEMCR_ERR_FAILED] = "failed",
-                [MEMCR_ERR_DENIED] = "denied",
-                [MEMCR_ERR_NO_PROCESS] = "no-such-process",
-                [MEMCR_ERR_NOT_FROZEN] = "not-frozen",
-                [MEMCR_ERR_ALREADY_FROZEN] = "already-frozen",
-                [MEMCR_ERR_INVALID] = "invalid-request",
-                [MEMCR_ERR_BUSY] = "busy",
-                [MEMCR_ERR_TIMEOUT] = "timeout",
-                [MEMCR_ERR_KILLED] = "killed",
-                [MEMCR_ERR_UNSUPPORTED] = "unsupported",
-        };
-        return r < _MEMCR_RESULT_MAX ? names[r] : "unknown";
-}
+static const char *const memcr_result_table[_MEMCR_RESULT_MAX] = {
+        [MEMCR_OK] = "ok",
+        [MEMCR_ERR_FAILED] = "failed",
+        [MEMCR_ERR_DENIED] = "denied",
+        [MEMCR_ERR_NO_PROCESS] = "no-such-process",
+        [MEMCR_ERR_NOT_FROZEN] = "not-frozen",
+        [MEMCR_ERR_ALREADY_FROZEN] = "already-frozen",
+        [MEMCR_ERR_INVALID] = "invalid-request",
+        [MEMCR_ERR_BUSY] = "busy",
+        [MEMCR_ERR_TIMEOUT] = "timeout",
+        [MEMCR_ERR_KILLED] = "killed",
+        [MEMCR_ERR_UNSUPPORTED] = "unsupported",
+};
+
+DEFINE_STRING_TABLE_TO_STRING(memcr_result, MemcrResult, "unknown");
 
 MemcrResult memcr_result_from_errno(int error) {
         switch (abs(error)) {
