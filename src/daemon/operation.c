@@ -96,9 +96,7 @@ Operation *operation_free(Operation *op) {
         m = op->manager;
         if (LIST_REMOVE(next, m->operations, op))
                 m->n_operations--;
-        Entry *e = registry_find(&m->registry, op->pid);
-        if (e && e->op == op)
-                e->op = NULL;
+        registry_op_done(&m->registry, op->pid, op);
         release_handle(&op->who, op);
         for (size_t i = 0; i < op->n_waiters; i++)
                 release_handle(&op->waiters[i], op);

@@ -31,11 +31,7 @@ Rebuild *rebuild_free(Rebuild *r) {
         m = r->manager;
         if (LIST_REMOVE(next, m->rebuilds, r))
                 m->n_rebuilds--;
-        Entry *e = registry_find(&m->registry, r->pid);
-        if (e && e->op == r) {
-                e->op = NULL;
-                e->rebuilding = false;
-        }
+        registry_op_done(&m->registry, r->pid, r);
         watcher_exchange_free(r->exchange);
         return mfree(r);
 }

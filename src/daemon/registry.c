@@ -55,6 +55,15 @@ Entry *registry_find(Registry *r, pid_t pid) {
         return NULL;
 }
 
+void registry_op_done(Registry *r, pid_t pid, const void *op) {
+        Entry *e = registry_find(r, pid);
+
+        if (e && e->op == op) {
+                e->op = NULL;
+                e->rebuilding = false;
+        }
+}
+
 static int on_target_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Entry *e = userdata;
         Registry *r = e->registry;
