@@ -55,6 +55,11 @@ enum {
         ARG_DEBUG,
 };
 
+/* A count, read leniently (what is no number counts as 0): a tool for tests. */
+static unsigned parse_count(const char *s) {
+        return (unsigned) strtoul(s, NULL, 10);
+}
+
 static int parse_option(int c, const char *value) {
         int r;
 
@@ -74,7 +79,7 @@ static int parse_option(int c, const char *value) {
                 arg_protection = PROTECTION_AUTH;
                 break;
         case ARG_CYCLES:
-                arg_cycles = (unsigned) strtoul(value, NULL, 10);
+                arg_cycles = parse_count(value);
                 break;
         case ARG_HOLD:
                 arg_hold = strtod(value, NULL);
@@ -86,7 +91,7 @@ static int parse_option(int c, const char *value) {
                 arg_scan = PAGESCAN_PAGEMAP;
                 break;
         case ARG_WORKERS:
-                arg_workers = (unsigned) strtoul(value, NULL, 10);
+                arg_workers = parse_count(value);
                 break;
         case ARG_DEBUG:
                 log_set_max_level(LOG_DEBUG);
