@@ -66,19 +66,17 @@ CipherKey *cipher_key_free(CipherKey *k) {
 }
 
 int cipher_ctx_new(const CipherKey *k, CipherCtx **ret) {
-        CipherCtx *c;
+        _cleanup_(cipher_ctx_freep) CipherCtx *c = NULL;
 
         c = calloc(1, sizeof(CipherCtx));
         if (!c)
                 return -ENOMEM;
         c->enc = EVP_CIPHER_CTX_new();
         c->dec = EVP_CIPHER_CTX_new();
-        if (!c->enc || !c->dec) {
-                cipher_ctx_free(c);
+        if (!c->enc || !c->dec)
                 return -ENOMEM;
-        }
         c->key = k;
-        *ret = c;
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
@@ -87,8 +85,7 @@ CipherCtx *cipher_ctx_free(CipherCtx *c) {
                 return NULL;
         EVP_CIPHER_CTX_free(c->enc);
         EVP_CIPHER_CTX_free(c->dec);
-        free(c);
-        return NULL;
+        return mfree(c);
 }
 
 static int start(CipherCtx *c, bool enc, const uint8_t nonce[CIPHER_NONCE_SIZE]) {
@@ -107,31 +104,43 @@ static int start(CipherCtx *c, bool enc, const uint8_t nonce[CIPHER_NONCE_SIZE])
         return 0;
 }
 
-int cipher_seal(CipherCtx *c, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZE], const void *aad,
-                size_t aad_len, const void *in, void *out, size_t len, uint8_t tag[CIPHER_TAG_SIZE]) {
+/* Starts the context of one direction with nonce and feeds it aad, then the
+ * payload: encrypted or decrypted into out, or (PROTECTION_AUTH) taken as
+ * more additional data and copied as it is. */
+static int feed(CipherCtx *c, bool enc, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZE], const void *aad,
+                size_t aad_len, const void *in, void *out, size_t len) {
+        EVP_CIPHER_CTX *ctx = enc ? c->enc : c->dec;
         int n, r;
 
         assert(len <= INT32_MAX && aad_len <= INT32_MAX);
 
-        r = start(c, true, nonce);
+        r = start(c, enc, nonce);
         if (r < 0)
                 return r;
-        EVP_CIPHER_CTX *ctx = c->enc;
-        if (EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
+        if (EVP_CipherUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
                 return -EIO;
         if (p == PROTECTION_ENCRYPT) {
-                if (EVP_EncryptUpdate(ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
+                if (EVP_CipherUpdate(ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
                         return -EIO;
         } else {
-                /* Authenticate the clear text as additional data. */
-                if (EVP_EncryptUpdate(ctx, NULL, &n, in, (int) len) != 1)
+                if (EVP_CipherUpdate(ctx, NULL, &n, in, (int) len) != 1)
                         return -EIO;
                 if (out != in)
                         memcpy(out, in, len);
         }
-        if (EVP_EncryptFinal_ex(ctx, NULL, &n) != 1)
+        return 0;
+}
+
+int cipher_seal(CipherCtx *c, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZE], const void *aad,
+                size_t aad_len, const void *in, void *out, size_t len, uint8_t tag[CIPHER_TAG_SIZE]) {
+        int n, r;
+
+        r = feed(c, true, p, nonce, aad, aad_len, in, out, len);
+        if (r < 0)
+                return r;
+        if (EVP_EncryptFinal_ex(c->enc, NULL, &n) != 1)
                 return -EIO;
-        if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CIPHER_TAG_SIZE, tag) != 1)
+        if (EVP_CIPHER_CTX_ctrl(c->enc, EVP_CTRL_GCM_GET_TAG, CIPHER_TAG_SIZE, tag) != 1)
                 return -EIO;
         return 0;
 }
@@ -142,26 +151,12 @@ int cipher_open(CipherCtx *c, Protection p, const uint8_t nonce[CIPHER_NONCE_SIZ
         uint8_t final[16];
         int n, r;
 
-        assert(len <= INT32_MAX && aad_len <= INT32_MAX);
-
-        r = start(c, false, nonce);
+        r = feed(c, false, p, nonce, aad, aad_len, in, out, len);
         if (r < 0)
                 return r;
-        EVP_CIPHER_CTX *ctx = c->dec;
-        if (EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
+        if (EVP_CIPHER_CTX_ctrl(c->dec, EVP_CTRL_GCM_SET_TAG, CIPHER_TAG_SIZE, (void *) tag) != 1)
                 return -EIO;
-        if (p == PROTECTION_ENCRYPT) {
-                if (EVP_DecryptUpdate(ctx, out, &n, in, (int) len) != 1 || (size_t) n != len)
-                        return -EIO;
-        } else {
-                if (EVP_DecryptUpdate(ctx, NULL, &n, in, (int) len) != 1)
-                        return -EIO;
-                if (out != in)
-                        memcpy(out, in, len);
-        }
-        if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CIPHER_TAG_SIZE, (void *) tag) != 1)
-                return -EIO;
-        if (EVP_DecryptFinal_ex(ctx, final, &n) != 1)
+        if (EVP_DecryptFinal_ex(c->dec, final, &n) != 1)
                 return -EBADMSG;
         return 0;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
+
 #define CIPHER_KEY_SIZE 32
 #define CIPHER_NONCE_SIZE 12
 #define CIPHER_TAG_SIZE 16
@@ -26,19 +28,13 @@ typedef struct CipherKey CipherKey;
 
 int cipher_key_new(CipherKey **ret);
 CipherKey *cipher_key_free(CipherKey *k);
-static inline void cipher_key_freep(CipherKey **k) {
-        if (*k)
-                cipher_key_free(*k);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(CipherKey *, cipher_key_free);
 
 /* One context per thread. */
 typedef struct CipherCtx CipherCtx;
 int cipher_ctx_new(const CipherKey *k, CipherCtx **ret);
 CipherCtx *cipher_ctx_free(CipherCtx *c);
-static inline void cipher_ctx_freep(CipherCtx **c) {
-        if (*c)
-                cipher_ctx_free(*c);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(CipherCtx *, cipher_ctx_free);
 
 /* Seal len bytes from in to out (may be equal for in-place), with nonce and
  * additional authenticated data; writes the tag. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "dump.h"
 #include "fileio.h"
 #include "log.h"
@@ -87,22 +88,15 @@ Dump *dump_free(Dump *d) {
         cipher_key_free(d->key);
         free(d->regions);
         free(d->chunks);
-        free(d);
-        return NULL;
+        return mfree(d);
 }
 
 int dump_add_region(Dump *d, uint64_t start, uint64_t end, uint32_t vma_flags, uint32_t *ret_index) {
         assert(d && !d->finished);
         assert(start < end);
 
-        if (d->n_regions == d->allocated_regions) {
-                size_t a = MAX(d->allocated_regions * 2, (size_t) 64);
-                struct dump_region *p = realloc(d->regions, a * sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                d->regions = p;
-                d->allocated_regions = a;
-        }
+        if (GREEDY_REALLOC(d->regions, d->allocated_regions, d->n_regions + 1, 64) < 0)
+                return -ENOMEM;
         d->regions[d->n_regions] = (struct dump_region) {
                 .start = start,
                 .end = end,
@@ -131,14 +125,8 @@ int dump_plan_range(Dump *d, uint32_t region, uint64_t start, uint64_t end) {
         for (uint64_t a = start; a < end;) {
                 uint64_t len = MIN(end - a, (uint64_t) d->header.chunk_size);
 
-                if (d->n_chunks == d->allocated_chunks) {
-                        size_t n = MAX(d->allocated_chunks * 2, (size_t) 256);
-                        struct dump_chunk *p = realloc(d->chunks, n * sizeof(*p));
-                        if (!p)
-                                return -ENOMEM;
-                        d->chunks = p;
-                        d->allocated_chunks = n;
-                }
+                if (GREEDY_REALLOC(d->chunks, d->allocated_chunks, d->n_chunks + 1, 256) < 0)
+                        return -ENOMEM;
                 d->chunks[d->n_chunks++] = (struct dump_chunk) {
                         .addr = a,
                         .raw_len = (uint32_t) len,
@@ -162,8 +150,7 @@ int dump_worker_init(DumpWorker *w, Dump *d) {
                 return -ENOMEM;
         r = cipher_ctx_new(d->key, &w->cipher);
         if (r < 0) {
-                free(w->buf);
-                w->buf = NULL;
+                w->buf = mfree(w->buf);
                 return r;
         }
         return 0;
@@ -372,19 +359,19 @@ uint64_t dump_file_size(const Dump *d) {
         return d->finished ? d->header.file_size : atomic_load(&d->next_offset);
 }
 
+/* For bsearch(): where the address *key is against chunk c. */
+static int cmp_addr_chunk(const void *key, const void *c) {
+        uint64_t addr = *(const uint64_t *) key;
+        const struct dump_chunk *chunk = c;
+
+        return addr < chunk->addr ? -1 : addr >= chunk->addr + chunk->raw_len;
+}
+
 ssize_t dump_find_chunk(const Dump *d, uint64_t addr) {
-        size_t lo = 0, hi = d->n_chunks;
+        const struct dump_chunk *c;
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                const struct dump_chunk *c = &d->chunks[mid];
-
-                if (addr < c->addr)
-                        hi = mid;
-                else if (addr >= c->addr + c->raw_len)
-                        lo = mid + 1;
-                else
-                        return (ssize_t) mid;
-        }
-        return -ENOENT;
+        if (d->n_chunks == 0)
+                return -ENOENT;
+        c = bsearch(&addr, d->chunks, d->n_chunks, sizeof(*c), cmp_addr_chunk);
+        return c ? c - d->chunks : -ENOENT;
 }

@@ -29,6 +29,7 @@
 
 #include "cipher.h"
 #include "codec.h"
+#include "macro.h"
 
 #define DUMP_MAGIC "MEMCRDMP"
 #define DUMP_VERSION 1
@@ -110,10 +111,7 @@ typedef struct DumpWorker {
 
 int dump_new(const char *dir, const DumpOptions *o, pid_t pid, Dump **ret);
 Dump *dump_free(Dump *d);
-static inline void dump_freep(Dump **d) {
-        if (*d)
-                dump_free(*d);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Dump *, dump_free);
 #define _cleanup_dump_ __attribute__((cleanup(dump_freep)))
 
 int dump_add_region(Dump *d, uint64_t start, uint64_t end, uint32_t vma_flags, uint32_t *ret_index);

@@ -39,6 +39,5 @@ Frozen *frozen_free(Frozen *f) {
         safe_close(f->pagemap_fd);
         safe_close(f->pidfd);
         dump_free(f->dump);
-        free(f);
-        return NULL;
+        return mfree(f);
 }

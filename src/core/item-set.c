@@ -6,20 +6,21 @@
 #include "item-set.h"
 #include "macro.h"
 
-ssize_t item_set_find(const ItemSet *s, uint64_t addr) {
-        size_t lo = 0, hi = s->n_items;
+/* For bsearch(): where the address *key is against item i. */
+static int cmp_addr_item(const void *key, const void *i) {
+        uint64_t addr = *(const uint64_t *) key;
+        const Item *it = i;
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                const Item *it = &s->items[mid];
-                if (addr < it->dest)
-                        hi = mid;
-                else if (addr >= it->dest + it->len)
-                        lo = mid + 1;
-                else
-                        return (ssize_t) mid;
-        }
-        return -ENOENT;
+        return addr < it->dest ? -1 : addr >= it->dest + it->len;
+}
+
+ssize_t item_set_find(const ItemSet *s, uint64_t addr) {
+        const Item *it;
+
+        if (s->n_items == 0)
+                return -ENOENT;
+        it = bsearch(&addr, s->items, s->n_items, sizeof(*it), cmp_addr_item);
+        return it ? it - s->items : -ENOENT;
 }
 
 int item_set_reserve(ItemSet *s, size_t n) {
@@ -171,7 +172,6 @@ int item_set_copy_outstanding(ItemSet *s, const ItemSet *from, uint64_t *ret_byt
 }
 
 void item_set_done(ItemSet *s) {
-        free(s->items);
-        s->items = NULL;
+        s->items = mfree(s->items);
         s->n_items = 0;
 }

@@ -599,7 +599,6 @@ void lazy_spaces_free(LazyRestore *l) {
                 item_set_done(&l->spaces[k]->set);
                 free(l->spaces[k]);
         }
-        free(l->spaces);
-        l->spaces = NULL;
+        l->spaces = mfree(l->spaces);
         l->n_spaces = 0;
 }

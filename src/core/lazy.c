@@ -260,8 +260,7 @@ static int lazy_new(Frozen *f, LazyRestore **ret) {
                 return -ENOMEM;
         int r = dump_worker_init(&l->fault_worker, l->dump);
         if (r < 0) {
-                free(l->fault_raw);
-                l->fault_raw = NULL;
+                l->fault_raw = mfree(l->fault_raw);
         }
         return r;
 }

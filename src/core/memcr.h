@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "cipher.h"
 #include "dump.h"
+#include "macro.h"
 #include "pagescan.h"
 #include "proc-creds.h"
 #include "time-util.h"
@@ -98,10 +99,7 @@ int memcr_restore(Frozen *f, memcr_progress_t progress, void *userdata, RestoreS
 int memcr_kill(Frozen *f);
 
 Frozen *frozen_free(Frozen *f);
-static inline void frozen_freep(Frozen **f) {
-        if (*f)
-                frozen_free(*f);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Frozen *, frozen_free);
 #define _cleanup_frozen_ __attribute__((cleanup(frozen_freep)))
 
 /* VmRSS of pid in bytes, 0 if unknown. */

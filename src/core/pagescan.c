@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -54,6 +55,9 @@ struct pm_scan_arg {
 #define PM_PRESENT (1ULL << 63)
 #define KPF_ZERO_PAGE 24
 
+/* What a dump leaves out (and guard regions, where the kernel tells them). */
+#define DUMP_SKIPS (PAGE_IS_FILE | PAGE_IS_PFNZERO)
+
 #define SCAN_VEC_LEN 1024
 #define PAGEMAP_BATCH 4096
 
@@ -68,14 +72,8 @@ int page_range_list_add(PageRangeList *l, uint64_t start, uint64_t end, uint32_t
                         return 0;
                 }
         }
-        if (l->n == l->allocated) {
-                size_t a = MAX(l->allocated * 2, (size_t) 256);
-                PageRange *p = realloc(l->ranges, a * sizeof(PageRange));
-                if (!p)
-                        return -ENOMEM;
-                l->ranges = p;
-                l->allocated = a;
-        }
+        if (GREEDY_REALLOC(l->ranges, l->allocated, l->n + 1, 256) < 0)
+                return -ENOMEM;
         l->ranges[l->n++] = (PageRange) { .start = start, .end = end, .vma = vma };
         l->bytes += end - start;
         return 0;
@@ -86,21 +84,22 @@ void page_range_list_done(PageRangeList *l) {
         *l = (PageRangeList) {};
 }
 
-static int scan_ioctl(PageScanner *s, uint64_t start, uint64_t end, bool guard,
-                      struct page_region *vec, size_t vec_len, uint64_t *ret_walk_end, size_t *ret_n) {
-        uint64_t skip = PAGE_IS_FILE | PAGE_IS_PFNZERO | (guard ? PAGE_IS_GUARD : 0);
+/* One PAGEMAP_SCAN of start to end into vec: the pages present or swapped out
+ * that are in none of the categories skip. */
+static int scan_ioctl(PageScanner *s, uint64_t start, uint64_t end, uint64_t skip, struct page_region *vec,
+                      size_t vec_len, uint64_t *ret_walk_end, size_t *ret_n) {
         struct pm_scan_arg arg = {
                 .size = sizeof(arg),
                 .start = start,
                 .end = end,
                 .vec = (uint64_t) (uintptr_t) vec,
                 .vec_len = vec_len,
-                /* None of the skip categories, and present or swapped. */
                 .category_inverted = skip,
                 .category_mask = skip,
                 .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                /* Constant over every match: adjacent pages merge into one region. */
-                .return_mask = PAGE_IS_FILE,
+                /* A region is all zero pages or none (adjacent matches merge
+                 * where this is the same). */
+                .return_mask = PAGE_IS_PFNZERO,
         };
         int r = ioctl(s->pagemap_fd, PAGEMAP_SCAN, &arg);
         if (r < 0)
@@ -119,9 +118,9 @@ int pagescan_init(PageScanner *s, int pagemap_fd, PageScanMode mode) {
 
         if (mode == PAGESCAN_AUTO) {
                 /* An empty range tells whether the ioctl and the guard category exist. */
-                if (scan_ioctl(s, 0, 0, true, vec, 1, &walk_end, &n) >= 0)
+                if (scan_ioctl(s, 0, 0, DUMP_SKIPS | PAGE_IS_GUARD, vec, 1, &walk_end, &n) >= 0)
                         s->use_ioctl = s->guard_category = true;
-                else if (scan_ioctl(s, 0, 0, false, vec, 1, &walk_end, &n) >= 0)
+                else if (scan_ioctl(s, 0, 0, DUMP_SKIPS, vec, 1, &walk_end, &n) >= 0)
                         s->use_ioctl = true;
         }
         if (!s->use_ioctl) {
@@ -140,32 +139,37 @@ void pagescan_done(PageScanner *s) {
         s->kpageflags_fd = safe_close(s->kpageflags_fd);
 }
 
-static int scan_vma_ioctl(PageScanner *s, const Vma *v, uint32_t idx, PageRangeList *list) {
+/* The pages of start to end present or swapped out and in none of the
+ * categories skip, added to list with tag (zero pages: tag |
+ * PAGESCAN_ZERO_PAGE). */
+static int scan_range_ioctl(PageScanner *s, uint64_t start, uint64_t end, uint64_t skip, uint32_t tag,
+                            PageRangeList *list) {
         _cleanup_free_ struct page_region *vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
-        uint64_t pos = v->start;
+        uint64_t pos = start;
 
         if (!vec)
                 return -ENOMEM;
-        while (pos < v->end) {
+        while (pos < end) {
                 uint64_t walk_end, before = pos;
                 size_t n;
                 int r;
 
-                r = scan_ioctl(s, pos, v->end, s->guard_category, vec, SCAN_VEC_LEN, &walk_end, &n);
+                r = scan_ioctl(s, pos, end, skip, vec, SCAN_VEC_LEN, &walk_end, &n);
                 if (r < 0)
                         return r;
                 /* Some kernels report a walk_end short of regions they did
                  * return: the walk got at least as far as the last of them.
                  * Nothing is taken twice, and nothing out of order. */
                 for (size_t i = 0; i < n; i++) {
-                        uint64_t start = MAX(vec[i].start, pos), end = MIN(vec[i].end, v->end);
+                        uint64_t a = MAX(vec[i].start, pos), b = MIN(vec[i].end, end);
 
-                        if (start >= end)
+                        if (a >= b)
                                 continue;
-                        r = page_range_list_add(list, start, end, idx);
+                        r = page_range_list_add(list, a, b,
+                                                (vec[i].categories & PAGE_IS_PFNZERO) ? tag | PAGESCAN_ZERO_PAGE : tag);
                         if (r < 0)
                                 return r;
-                        pos = end;
+                        pos = b;
                 }
                 pos = MAX(pos, walk_end);
                 if (pos <= before)
@@ -184,14 +188,25 @@ static bool is_zero_pfn(PageScanner *s, uint64_t pfn) {
         return flags & (1ULL << KPF_ZERO_PAGE);
 }
 
-static int scan_vma_pagemap(PageScanner *s, const Vma *v, uint32_t idx, PageRangeList *list) {
+/* Whether a dump takes the page of pagemap entry e (present or swapped out):
+ * not in a guard region, not a file page, not the zero page. */
+static bool dump_takes(PageScanner *s, uint64_t e) {
+        if (e & PM_GUARD_REGION)
+                return false;
+        return !(e & PM_PRESENT) || (!(e & PM_FILE) && !is_zero_pfn(s, e & PM_PFN_MASK));
+}
+
+/* As scan_range_ioctl(), from pagemap's entries: the pages present or swapped
+ * out (dump_only: those a dump takes), zero pages not told apart. */
+static int scan_range_pagemap(PageScanner *s, uint64_t start, uint64_t end, bool dump_only, uint32_t tag,
+                              PageRangeList *list) {
         _cleanup_free_ uint64_t *buf = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
         uint64_t page_size = (uint64_t) getpagesize();
 
         if (!buf)
                 return -ENOMEM;
-        for (uint64_t addr = v->start; addr < v->end;) {
-                size_t n = (size_t) MIN((v->end - addr) / page_size, (uint64_t) PAGEMAP_BATCH);
+        for (uint64_t addr = start; addr < end;) {
+                size_t n = (size_t) MIN((end - addr) / page_size, (uint64_t) PAGEMAP_BATCH);
                 int r;
 
                 r = pread_full(s->pagemap_fd, buf, n * sizeof(uint64_t),
@@ -199,15 +214,9 @@ static int scan_vma_pagemap(PageScanner *s, const Vma *v, uint32_t idx, PageRang
                 if (r < 0)
                         return r;
                 for (size_t i = 0; i < n; i++, addr += page_size) {
-                        uint64_t e = buf[i];
-
-                        if (!(e & (PM_PRESENT | PM_SWAP)) || (e & PM_GUARD_REGION))
+                        if (!(buf[i] & (PM_PRESENT | PM_SWAP)) || (dump_only && !dump_takes(s, buf[i])))
                                 continue;
-                        if ((e & PM_PRESENT) && (e & PM_FILE))
-                                continue;
-                        if ((e & PM_PRESENT) && is_zero_pfn(s, e & PM_PFN_MASK))
-                                continue;
-                        r = page_range_list_add(list, addr, addr + page_size, idx);
+                        r = page_range_list_add(list, addr, addr + page_size, tag);
                         if (r < 0)
                                 return r;
                 }
@@ -216,64 +225,9 @@ static int scan_vma_pagemap(PageScanner *s, const Vma *v, uint32_t idx, PageRang
 }
 
 int pagescan_present(PageScanner *s, uint64_t start, uint64_t end, uint32_t tag, PageRangeList *list) {
-        const uint64_t page_size = (uint64_t) getpagesize();
-        uint64_t pos = start;
-        int r;
-
-        if (s->use_ioctl) {
-                _cleanup_free_ struct page_region *vec = malloc(SCAN_VEC_LEN * sizeof(*vec));
-                if (!vec)
-                        return -ENOMEM;
-                while (pos < end) {
-                        struct pm_scan_arg arg = {
-                                .size = sizeof(arg),
-                                .start = pos,
-                                .end = end,
-                                .vec = (uint64_t) (uintptr_t) vec,
-                                .vec_len = SCAN_VEC_LEN,
-                                .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                                .return_mask = PAGE_IS_PFNZERO,
-                        };
-                        uint64_t before = pos;
-
-                        r = ioctl(s->pagemap_fd, PAGEMAP_SCAN, &arg);
-                        if (r < 0)
-                                return -errno;
-                        for (int i = 0; i < r; i++) {
-                                uint64_t a = MAX(vec[i].start, pos), b = MIN(vec[i].end, end);
-                                if (a >= b)
-                                        continue;
-                                int k = page_range_list_add(
-                                        list, a, b,
-                                        (vec[i].categories & PAGE_IS_PFNZERO) ? tag | PAGESCAN_ZERO_PAGE : tag);
-                                if (k < 0)
-                                        return k;
-                                pos = b;
-                        }
-                        pos = MAX(pos, arg.walk_end);
-                        if (pos <= before)
-                                return -EIO;
-                }
-                return 0;
-        }
-
-        _cleanup_free_ uint64_t *buf = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
-        if (!buf)
-                return -ENOMEM;
-        while (pos < end) {
-                size_t n = (size_t) MIN((end - pos) / page_size, (uint64_t) PAGEMAP_BATCH);
-
-                r = pread_full(s->pagemap_fd, buf, n * sizeof(uint64_t), (off_t) (pos / page_size * sizeof(uint64_t)));
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < n; i++, pos += page_size)
-                        if (buf[i] & (PM_PRESENT | PM_SWAP)) {
-                                r = page_range_list_add(list, pos, pos + page_size, tag);
-                                if (r < 0)
-                                        return r;
-                        }
-        }
-        return 0;
+        if (s->use_ioctl)
+                return scan_range_ioctl(s, start, end, 0, tag, list);
+        return scan_range_pagemap(s, start, end, false, tag, list);
 }
 
 int pagescan_vma(PageScanner *s, const Vma *v, uint32_t vma_index, PageRangeList *list) {
@@ -282,6 +236,7 @@ int pagescan_vma(PageScanner *s, const Vma *v, uint32_t vma_index, PageRangeList
         assert(list);
 
         if (s->use_ioctl)
-                return scan_vma_ioctl(s, v, vma_index, list);
-        return scan_vma_pagemap(s, v, vma_index, list);
+                return scan_range_ioctl(s, v->start, v->end, DUMP_SKIPS | (s->guard_category ? PAGE_IS_GUARD : 0),
+                                        vma_index, list);
+        return scan_range_pagemap(s, v->start, v->end, true, vma_index, list);
 }

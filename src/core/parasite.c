@@ -356,6 +356,5 @@ Parasite *parasite_free(Parasite *p) {
         if (p->tracee && (p->code_size > 0 || p->data_addr != 0 || p->tracee->exec_prepared))
                 (void) parasite_cure(p);
         close_many(p->fds, _PARASITE_FD_MAX);
-        free(p);
-        return NULL;
+        return mfree(p);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
 #include "parasite-abi.h"
 #include "tracee.h"
 
@@ -50,8 +51,5 @@ int parasite_cure(Parasite *p);
 int parasite_take_fd(Parasite *p, int which);
 
 Parasite *parasite_free(Parasite *p);
-static inline void parasite_freep(Parasite **p) {
-        if (*p)
-                parasite_free(*p);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Parasite *, parasite_free);
 #define _cleanup_parasite_ __attribute__((cleanup(parasite_freep)))

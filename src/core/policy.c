@@ -4,30 +4,22 @@
 
 #include "macro.h"
 #include "policy.h"
+#include "string-table.h"
 
-static const char *const op_table[_POLICY_OP_MAX] = {
+static const char *const policy_op_table[_POLICY_OP_MAX] = {
         [POLICY_OP_CHECKPOINT] = "checkpoint",
         [POLICY_OP_RESTORE] = "restore",
         [POLICY_OP_STATUS] = "status",
 };
 
-static const char *const verdict_table[_POLICY_VERDICT_MAX] = {
+static const char *const policy_verdict_table[_POLICY_VERDICT_MAX] = {
         [POLICY_ALLOW] = "allow",
         [POLICY_DENY] = "deny",
         [POLICY_ASK_POLKIT] = "ask-polkit",
 };
 
-const char *policy_op_to_string(PolicyOp op) {
-        if ((unsigned) op >= ELEMENTSOF(op_table))
-                return NULL;
-        return op_table[op];
-}
-
-const char *policy_verdict_to_string(PolicyVerdict v) {
-        if ((unsigned) v >= ELEMENTSOF(verdict_table))
-                return NULL;
-        return verdict_table[v];
-}
+DEFINE_STRING_TABLE_TO_STRING(policy_op, PolicyOp, NULL);
+DEFINE_STRING_TABLE_TO_STRING(policy_verdict, PolicyVerdict, NULL);
 
 static PolicyDecision decision(PolicyVerdict verdict, int error, const char *reason) {
         return (PolicyDecision) {

@@ -15,8 +15,7 @@
 #include "proc-creds.h"
 #include "procfs.h"
 
-#define PROC_STAT_MAX (64 * 1024)
-#define PROC_STATUS_MAX (64 * 1024)
+#define PROC_FILE_MAX (64 * 1024)
 
 /* Fields of /proc/PID/stat, numbered from 1 as in proc(5). */
 #define STAT_FIELD_STATE 3
@@ -29,18 +28,24 @@ static bool errno_is_gone(int e) {
         return e == ENOENT || e == ESRCH;
 }
 
-/* A file below an open /proc/PID directory. A process that has been reaped
- * meanwhile shows up as ENOENT (lookup) or ESRCH (read): both mean -ESRCH. */
-static int read_proc_file(int dir_fd, const char *name, size_t max_size, char **ret) {
+/* A file below the open directory /proc/PID, read into c by parse(). A
+ * process that has been reaped meanwhile shows up as ENOENT (lookup) or ESRCH
+ * (read): both mean -ESRCH. */
+static int read_proc_file(int dir_fd, pid_t pid, const char *name, int (*parse)(const char *text, ProcCreds *c),
+                          ProcCreds *c) {
+        _cleanup_free_ char *text = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
 
         fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return errno_is_gone(errno) ? -ESRCH : -errno;
-        r = read_full_fd(fd, max_size, ret, NULL);
+        r = read_full_fd(fd, PROC_FILE_MAX, &text, NULL);
         if (r < 0)
                 return errno_is_gone(-r) ? -ESRCH : r;
+        r = parse(text, c);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot parse /proc/%i/%s: %m", pid, name);
         return 0;
 }
 
@@ -251,7 +256,6 @@ static int caps_from_libcap(pid_t pid, ProcCreds *c) {
 }
 
 int proc_creds_read(pid_t pid, ProcCreds *ret) {
-        _cleanup_free_ char *status = NULL, *stat_text = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         ProcCreds c = { .pid = pid };
         char path[64];
@@ -265,12 +269,9 @@ int proc_creds_read(pid_t pid, ProcCreds *ret) {
         if (dir_fd < 0)
                 return errno == ENOENT ? -ESRCH : -errno;
 
-        r = read_proc_file(dir_fd, "status", PROC_STATUS_MAX, &status);
+        r = read_proc_file(dir_fd, pid, "status", proc_status_parse, &c);
         if (r < 0)
                 return r;
-        r = proc_status_parse(status, &c);
-        if (r < 0)
-                return log_debug_errno(r, "Cannot parse /proc/%i/status: %m", pid);
 
         /* Replaces the inheritable, permitted and effective sets from status
          * where libcap can read them. Zombies and kernel threads may fail:
@@ -285,12 +286,9 @@ int proc_creds_read(pid_t pid, ProcCreds *ret) {
          * succeeds if it has not been reaped since status was read, and thus
          * cap_get_pid() above cannot have seen a new process with the same
          * pid. */
-        r = read_proc_file(dir_fd, "stat", PROC_STAT_MAX, &stat_text);
+        r = read_proc_file(dir_fd, pid, "stat", proc_stat_parse, &c);
         if (r < 0)
                 return r;
-        r = proc_stat_parse(stat_text, &c);
-        if (r < 0)
-                return log_debug_errno(r, "Cannot parse /proc/%i/stat: %m", pid);
 
         *ret = c;
         return 0;
@@ -299,8 +297,7 @@ int proc_creds_read(pid_t pid, ProcCreds *ret) {
 void caller_creds_done(CallerCreds *c) {
         if (!c)
                 return;
-        free(c->groups);
-        c->groups = NULL;
+        c->groups = mfree(c->groups);
         c->n_groups = 0;
 }
 

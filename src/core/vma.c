@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "macro.h"
 #include "vma.h"
 
@@ -92,14 +93,8 @@ int vma_list_parse(const char *text, VmaList *ret) {
 
                 /* A header line starts with a hex address and has a '-' right after it. */
                 if (parse_header(buf, &v)) {
-                        if (n == allocated) {
-                                size_t a = MAX(allocated * 2, (size_t) 64);
-                                Vma *p = realloc(vmas, a * sizeof(Vma));
-                                if (!p)
-                                        return -ENOMEM;
-                                vmas = p;
-                                allocated = a;
-                        }
+                        if (GREEDY_REALLOC(vmas, allocated, n + 1, 64) < 0)
+                                return -ENOMEM;
                         vmas[n++] = v;
                         continue;
                 }

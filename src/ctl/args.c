@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "options.h"
 #include "parse.h"
 #include "protocol.h"
 
@@ -64,33 +64,16 @@ static void help(void) {
                program_invocation_short_name, MEMCR_SOCKET_PATH);
 }
 
-static int parse_timeout(const char *value) {
-        int r;
-
-        r = parse_seconds_to_msec(value, &arg_timeout_msec);
-        if (r < 0) {
-                log_error("Invalid --timeout= value '%s': expected seconds, e.g. 30 or 2.5.", value);
+/* --NAME=VALUE, seconds read by parse() into *ret: at most max, MEMCR_MAX_SECONDS in the unit of *ret. */
+static int parse_seconds_option(const char *name, const char *value, const char *example,
+                                int (*parse)(const char *s, uint64_t *ret), uint64_t max, uint64_t *ret) {
+        if (parse(value, ret) < 0) {
+                log_error("Invalid --%s= value '%s': expected seconds, e.g. %s.", name, value, example);
                 return -EINVAL;
         }
-        if (arg_timeout_msec > MEMCR_MAX_TIMEOUT_MSEC) {
-                log_error("Invalid --timeout= value '%s': at most %" PRIu64 " seconds (10 years).", value,
+        if (*ret > max) {
+                log_error("Invalid --%s= value '%s': at most %" PRIu64 " seconds (10 years).", name, value,
                           MEMCR_MAX_SECONDS);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int parse_max_frozen(const char *value) {
-        int r;
-
-        r = parse_seconds_to_sec(value, &arg_max_frozen_sec);
-        if (r < 0) {
-                log_error("Invalid --max-frozen= value '%s': expected seconds, e.g. 3600.", value);
-                return -EINVAL;
-        }
-        if (arg_max_frozen_sec > MEMCR_MAX_FROZEN_SEC) {
-                log_error("Invalid --max-frozen= value '%s': at most %" PRIu64 " seconds (10 years).", value,
-                          MEMCR_MAX_FROZEN_SEC);
                 return -EINVAL;
         }
         return 0;
@@ -131,26 +114,71 @@ static int parse_compress(const char *value) {
         return 0;
 }
 
-/* 1 to go on, 0 to exit successfully (--help, --version), -EINVAL on bad usage,
- * another -errno on other failures. */
+enum {
+        ARG_SOCKET = OPTION_FIRST,
+        ARG_JSON,
+        ARG_TIMEOUT,
+        ARG_MAX_FROZEN,
+        ARG_DUMP_DIR,
+        ARG_COMPRESS,
+        ARG_NO_ENCRYPT,
+        ARG_LAZY,
+        ARG_EAGER,
+        ARG_ASK_PASSWORD,
+        ARG_NO_LEGEND,
+};
+
+static int parse_option(int c, const char *value) {
+        switch (c) {
+        case ARG_SOCKET:
+                if (value[0] == '\0') {
+                        log_error("--socket= needs a path.");
+                        return -EINVAL;
+                }
+                arg_socket = value;
+                break;
+        case ARG_JSON:
+                arg_json = true;
+                break;
+        case 'q':
+                arg_quiet = true;
+                break;
+        case ARG_TIMEOUT:
+                return parse_seconds_option("timeout", value, "30 or 2.5", parse_seconds_to_msec,
+                                            MEMCR_MAX_TIMEOUT_MSEC, &arg_timeout_msec);
+        case ARG_MAX_FROZEN:
+                return parse_seconds_option("max-frozen", value, "3600", parse_seconds_to_sec, MEMCR_MAX_FROZEN_SEC,
+                                            &arg_max_frozen_sec);
+        case ARG_DUMP_DIR:
+                return parse_dump_dir(value);
+        case ARG_COMPRESS:
+                return parse_compress(value);
+        case ARG_NO_ENCRYPT:
+                arg_no_encrypt = true;
+                break;
+        case ARG_LAZY:
+                arg_lazy = true;
+                break;
+        case ARG_EAGER:
+                arg_eager = true;
+                break;
+        case ARG_ASK_PASSWORD:
+                arg_ask_password = true;
+                break;
+        case ARG_NO_LEGEND:
+                arg_legend = false;
+                break;
+        default:
+                assert(false);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int parse_argv(int argc, char *argv[]) {
-        enum {
-                ARG_VERSION = 0x100,
-                ARG_SOCKET,
-                ARG_JSON,
-                ARG_TIMEOUT,
-                ARG_MAX_FROZEN,
-                ARG_DUMP_DIR,
-                ARG_COMPRESS,
-                ARG_NO_ENCRYPT,
-                ARG_LAZY,
-                ARG_EAGER,
-                ARG_ASK_PASSWORD,
-                ARG_NO_LEGEND,
-        };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                { "version", no_argument, NULL, OPTION_VERSION },
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "quiet", no_argument, NULL, 'q' },
@@ -165,70 +193,12 @@ int parse_argv(int argc, char *argv[]) {
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 {}
         };
-        int c, r;
+        static const Options o = { "memcrctl", "hq", options, help, parse_option };
+        int r;
 
-        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("memcrctl %s\n", VERSION);
-                        return 0;
-                case ARG_SOCKET:
-                        if (optarg[0] == '\0') {
-                                log_error("--socket= needs a path.");
-                                return -EINVAL;
-                        }
-                        arg_socket = optarg;
-                        break;
-                case ARG_JSON:
-                        arg_json = true;
-                        break;
-                case 'q':
-                        arg_quiet = true;
-                        break;
-                case ARG_TIMEOUT:
-                        r = parse_timeout(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_MAX_FROZEN:
-                        r = parse_max_frozen(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_DUMP_DIR:
-                        r = parse_dump_dir(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_COMPRESS:
-                        r = parse_compress(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_NO_ENCRYPT:
-                        arg_no_encrypt = true;
-                        break;
-                case ARG_LAZY:
-                        arg_lazy = true;
-                        break;
-                case ARG_EAGER:
-                        arg_eager = true;
-                        break;
-                case ARG_ASK_PASSWORD:
-                        arg_ask_password = true;
-                        break;
-                case ARG_NO_LEGEND:
-                        arg_legend = false;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        assert(false);
-                        return -EINVAL;
-                }
+        r = options_parse(&o, argc, argv);
+        if (r <= 0)
+                return r;
         if (arg_lazy && arg_eager) {
                 log_error("--lazy and --eager contradict each other.");
                 return -EINVAL;
@@ -237,6 +207,5 @@ int parse_argv(int argc, char *argv[]) {
 }
 
 void args_free(void) {
-        free(arg_dump_dir);
-        arg_dump_dir = NULL;
+        arg_dump_dir = mfree(arg_dump_dir);
 }

@@ -158,6 +158,12 @@ static size_t utf8_decode(const char *s, uint32_t *ret) {
         return n;
 }
 
+/* The characters JSON writes as a backslash and one more character. */
+static const char *const json_escapes[] = {
+        ['"'] = "\\\"", ['\\'] = "\\\\", ['\b'] = "\\b", ['\f'] = "\\f",
+        ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t",
+};
+
 void json_write_string(FILE *f, const char *s) {
         fputc('"', f);
         while (*s) {
@@ -169,34 +175,12 @@ void json_write_string(FILE *f, const char *s) {
                         s++;
                         continue;
                 }
-                switch (c) {
-                case '"':
-                        fputs("\\\"", f);
-                        break;
-                case '\\':
-                        fputs("\\\\", f);
-                        break;
-                case '\b':
-                        fputs("\\b", f);
-                        break;
-                case '\f':
-                        fputs("\\f", f);
-                        break;
-                case '\n':
-                        fputs("\\n", f);
-                        break;
-                case '\r':
-                        fputs("\\r", f);
-                        break;
-                case '\t':
-                        fputs("\\t", f);
-                        break;
-                default:
-                        if (c < 0x20 || c == 0x7f || c == 0x2028 || c == 0x2029)
-                                fprintf(f, "\\u%04" PRIx32, c);
-                        else
-                                fwrite(s, 1, n, f);
-                }
+                if (c < ELEMENTSOF(json_escapes) && json_escapes[c])
+                        fputs(json_escapes[c], f);
+                else if (c < 0x20 || c == 0x7f || c == 0x2028 || c == 0x2029)
+                        fprintf(f, "\\u%04" PRIx32, c);
+                else
+                        fwrite(s, 1, n, f);
                 s += n;
         }
         fputc('"', f);

@@ -9,24 +9,6 @@ static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-int parse_pid(const char *s, pid_t *ret) {
-        uint64_t v = 0;
-
-        if (!is_digit(*s))
-                return -EINVAL;
-        for (; *s; s++) {
-                if (!is_digit(*s))
-                        return -EINVAL;
-                v = v * 10 + (uint64_t) (*s - '0');
-                if (v > INT32_MAX)
-                        return -ERANGE;
-        }
-        if (v == 0)
-                return -ERANGE;
-        *ret = (pid_t) v;
-        return 0;
-}
-
 /* s in units of 1/per_sec seconds, rounded up. */
 static int parse_seconds(const char *s, uint64_t per_sec, uint64_t *ret) {
         uint64_t sec = 0, nsec = 0, scale = 100000000, v, frac;

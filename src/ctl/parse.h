@@ -8,10 +8,6 @@
  */
 
 #include <stdint.h>
-#include <sys/types.h>
-
-/* Decimal digits only (no sign, no spaces), 1 to INT32_MAX. */
-int parse_pid(const char *s, pid_t *ret);
 
 /* Seconds as a decimal number with an optional fraction ("30", "1.5", ".25",
  * "2."), in milliseconds or whole seconds, rounded up. */

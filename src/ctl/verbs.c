@@ -14,7 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "memcr-client.h"
-#include "parse.h"
+#include "parse-util.h"
 #include "polkit-agent.h"
 #include "show.h"
 #include "verbs.h"
@@ -81,6 +81,16 @@ static int connect_daemon(MemcrClient **ret) {
                 return MEMCRCTL_EXIT_UNREACHABLE;
         }
         return 0;
+}
+
+/* For a command that takes no arguments: 0 and a connection, or the exit
+ * status. */
+static int connect_daemon_no_args(const char *verb, int argc, MemcrClient **ret) {
+        if (argc > 0) {
+                log_error("Command '%s' takes no arguments.", verb);
+                return MEMCRCTL_EXIT_USAGE;
+        }
+        return connect_daemon(ret);
 }
 
 /* Report a request that got no reply; returns the exit status. */
@@ -162,7 +172,7 @@ int verb_pids(Operation op, int argc, char *argv[]) {
                 return MEMCRCTL_EXIT_FAILED;
         }
         for (int i = 0; i < argc; i++) {
-                r = parse_pid(argv[i], &pids[i]);
+                r = pid_from_string(argv[i], &pids[i]);
                 if (r < 0) {
                         _cleanup_free_ char *e = escape_or_oom(argv[i]);
                         log_error("Invalid PID '%s': expected a decimal number from 1 to %" PRIi32 ".", e,
@@ -232,12 +242,7 @@ int verb_list(int argc, char *argv[]) {
         size_t n;
         int r;
 
-        if (argc > 0) {
-                log_error("Command 'list' takes no arguments.");
-                return MEMCRCTL_EXIT_USAGE;
-        }
-
-        r = connect_daemon(&c);
+        r = connect_daemon_no_args("list", argc, &c);
         if (r != 0)
                 return r;
         r = memcr_client_list(c, &list, &n, &reply);
@@ -267,12 +272,7 @@ int verb_version(int argc, char *argv[]) {
         char version[256];
         int r;
 
-        if (argc > 0) {
-                log_error("Command 'version' takes no arguments.");
-                return MEMCRCTL_EXIT_USAGE;
-        }
-
-        r = connect_daemon(&c);
+        r = connect_daemon_no_args("version", argc, &c);
         if (r != 0)
                 return r;
         r = memcr_client_version(c, version, sizeof(version));

@@ -127,8 +127,7 @@ AuthRequest *auth_request_cancel(AuthRequest *a) {
         if (!a)
                 return NULL;
         sd_bus_slot_unref(a->slot);
-        free(a);
-        return NULL;
+        return mfree(a);
 }
 
 /* polkit's answer: whether, and if not, why not. 0 or -EPERM. */
@@ -182,7 +181,7 @@ static int ask_polkit(Client *c, PolicyOp op, pid_t pid, const char *rule_reason
                       void *userdata, AuthRequest **ret) {
         Manager *m = c->manager;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
-        AuthRequest *a;
+        _cleanup_(auth_request_cancelp) AuthRequest *a = NULL;
         char pid_str[32];
         int r;
 
@@ -200,12 +199,12 @@ static int ask_polkit(Client *c, PolicyOp op, pid_t pid, const char *rule_reason
                                            "/org/freedesktop/PolicyKit1/Authority",
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
         if (r < 0)
-                goto fail;
+                return r;
         /* Subject: the calling process, pinned by its start time (and uid). */
         r = sd_bus_message_append(msg, "(sa{sv})", "unix-process", 3, "pid", "u", (uint32_t) c->creds.pid,
                                   "start-time", "t", c->start_time, "uid", "i", (int32_t) c->creds.uid);
         if (r < 0)
-                goto fail;
+                return r;
         snprintf(pid_str, sizeof(pid_str), "%i", pid);
         r = sd_bus_message_append(msg, "s", POLKIT_ACTION);
         if (r >= 0)
@@ -213,17 +212,13 @@ static int ask_polkit(Client *c, PolicyOp op, pid_t pid, const char *rule_reason
         if (r >= 0)
                 r = sd_bus_message_append(msg, "us", (uint32_t) ((c->flags & REQUEST_FLAG_INTERACTIVE) ? 1 : 0), "");
         if (r < 0)
-                goto fail;
+                return r;
         r = sd_bus_call_async(m->bus, &a->slot, msg, on_polkit_reply, a,
                               (c->flags & REQUEST_FLAG_INTERACTIVE) ? 5 * 60 * USEC_PER_SEC : 25 * USEC_PER_SEC);
         if (r < 0)
-                goto fail;
-        *ret = a;
+                return r;
+        *ret = TAKE_PTR(a);
         return 0;
-
-fail:
-        auth_request_cancel(a);
-        return r < 0 ? r : -ENOMEM;
 }
 
 int authorize(Client *c, PolicyOp op, pid_t pid, int pidfd, authorize_verdict_t cb, void *userdata,

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "macro.h"
 #include "manager.h"
 #include "policy.h"
 
@@ -29,3 +30,4 @@ int authorize(Client *c, PolicyOp op, pid_t pid, int pidfd, authorize_verdict_t 
               AuthRequest **ret);
 
 AuthRequest *auth_request_cancel(AuthRequest *a);
+DEFINE_TRIVIAL_CLEANUP_FUNC(AuthRequest *, auth_request_cancel);

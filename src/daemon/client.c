@@ -18,6 +18,7 @@
 #include "codec-name.h"
 #include "config.h"
 #include "listing.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
@@ -47,11 +48,8 @@ static void client_forget_request(Client *c) {
         c->op = NULL;
         c->auth = auth_request_cancel(c->auth);
         c->refresh = watcher_exchange_free(c->refresh);
-        for (Client **p = &c->manager->waiting; c->waiting && *p; p = &(*p)->next_waiting)
-                if (*p == c) {
-                        *p = c->next_waiting;
-                        break;
-                }
+        if (c->waiting)
+                (void) LIST_REMOVE(next_waiting, c->manager->waiting, c);
         c->waiting = false;
         message_done(&c->request);
         c->request_pidfd = safe_close(c->request_pidfd);
@@ -72,12 +70,8 @@ Client *client_free(Client *c) {
                 return NULL;
         m = c->manager;
         client_forget_request(c);
-        for (Client **p = &m->clients; *p; p = &(*p)->next)
-                if (*p == c) {
-                        *p = c->next;
-                        m->n_clients--;
-                        break;
-                }
+        if (LIST_REMOVE(next, m->clients, c))
+                m->n_clients--;
         if (c->refusal && m->n_refused > 0)
                 m->n_refused--;
         conn_free(c->conn);
@@ -88,8 +82,7 @@ Client *client_free(Client *c) {
         safe_close(c->pidfd);
         free(c->label);
         free(c->refusal);
-        free(c);
-        return NULL;
+        return mfree(c);
 }
 
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -150,11 +143,7 @@ static void client_reply(Client *c, MemcrResult result, int error, const char *m
 
         if (info)
                 (void) message_copy_fields(&m, info, MESSAGE_INFO_FIELDS);
-        message_set_u32(&m, TAG_RESULT, result);
-        if (error != 0)
-                message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
-        if (message)
-                (void) message_set_string(&m, TAG_MESSAGE, message);
+        message_set_result(&m, result, error, message);
         client_reply_message(c, &m);
         message_done(&m);
 }
@@ -473,8 +462,7 @@ static bool wait_for_registry(Client *c, const Message *req) {
         r = message_copy_fields(&c->request, req, ~UINT64_C(0));
         if (r < 0)
                 return false;
-        c->next_waiting = m->waiting;
-        m->waiting = c;
+        LIST_PREPEND(next_waiting, m->waiting, c);
         c->waiting = true;
         return true;
 }
@@ -630,7 +618,7 @@ static int client_new(Manager *m, int fd) {
         _cleanup_close_ int cfd = fd;
         struct ucred u;
         char refusal[256];
-        Client *c;
+        _cleanup_(client_freep) Client *c = NULL;
         int r;
 
         r = getpeercred(cfd, &u);
@@ -656,10 +644,8 @@ static int client_new(Manager *m, int fd) {
         c->creds.gid = u.gid;
         if (r < 0) {
                 c->refusal = strdup(refusal);
-                if (!c->refusal) {
-                        free(c);
+                if (!c->refusal)
                         return -ENOMEM;
-                }
                 m->n_refused++;
         } else {
                 r = getpeergroups(cfd, &c->creds.groups, &c->creds.n_groups);
@@ -672,30 +658,24 @@ static int client_new(Manager *m, int fd) {
                 if (c->pidfd < 0)
                         log_debug_errno(c->pidfd, "no pidfd for peer %i: %m", u.pid);
                 r = authorize_capture_peer(m, c, cfd);
-                if (r < 0) {
-                        client_free(c);
+                if (r < 0)
                         return r;
-                }
                 if (m->connection_lifetime > 0) {
                         r = sd_event_add_time_relative(m->event, &c->lifetime, CLOCK_MONOTONIC,
                                                        m->connection_lifetime, 0, on_lifetime, c);
-                        if (r < 0) {
-                                client_free(c);
+                        if (r < 0)
                                 return r;
-                        }
                 }
         }
 
         r = conn_new(m->event, cfd, true, &client_callbacks, c, &c->conn);
-        if (r < 0) {
-                client_free(c);
+        if (r < 0)
                 return r;
-        }
         TAKE_FD(cfd);
-        c->next = m->clients;
-        m->clients = c;
+        LIST_PREPEND(next, m->clients, c);
         m->n_clients++;
         arm_timeout(c);
+        TAKE_PTR(c);
         return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include "conn.h"
+#include "macro.h"
 #include "manager.h"
 #include "proc-creds.h"
 #include "watcher-exchange.h"
@@ -39,5 +40,6 @@ struct Client {
 /* Accept every connection waiting on the socket. */
 int manager_accept(Manager *m);
 Client *client_free(Client *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Client *, client_free);
 /* Requests that waited for the watchers found at start-up to answer go on. */
 void client_resume_waiting(Manager *m);

@@ -180,8 +180,7 @@ static void dispatch_io(Conn *c, uint32_t revents) {
                 }
         }
         if (c->in_size == 0 && c->in && !c->paused) {
-                free(c->in);
-                c->in = NULL;
+                c->in = mfree(c->in);
         }
         update_events(c);
 }
@@ -200,7 +199,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 }
 
 int conn_new(sd_event *e, int fd, bool detect_compat, const ConnCallbacks *cb, void *userdata, Conn **ret) {
-        Conn *c;
+        _cleanup_free_ Conn *c = NULL;
         int r;
 
         c = calloc(1, sizeof(Conn));
@@ -211,11 +210,9 @@ int conn_new(sd_event *e, int fd, bool detect_compat, const ConnCallbacks *cb, v
         c->userdata = userdata;
         c->detect_compat = detect_compat;
         r = sd_event_add_io(e, &c->io, fd, EPOLLIN | EPOLLRDHUP, on_io, c);
-        if (r < 0) {
-                free(c);
+        if (r < 0)
                 return r;
-        }
-        *ret = c;
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
@@ -232,8 +229,7 @@ Conn *conn_free(Conn *c) {
         safe_close(c->fd);
         free(c->in);
         free(c->out);
-        free(c);
-        return NULL;
+        return mfree(c);
 }
 
 int conn_send_raw(Conn *c, const void *p, size_t n) {

@@ -80,9 +80,7 @@ bool listing_ended(const Registry *r, const CallerCreds *caller, pid_t pid, Mess
         if (!x || !may_see_ended(caller, x))
                 return false;
         reply->type = MSG_REPLY;
-        message_set_u32(reply, TAG_RESULT, MEMCR_ERR_NO_PROCESS);
-        message_set_u32(reply, TAG_ERRNO, ESRCH);
-        (void) message_set_string(reply, TAG_MESSAGE, x->text);
+        message_set_result(reply, MEMCR_ERR_NO_PROCESS, ESRCH, x->text);
         ended_to_message(x, reply);
         return true;
 }

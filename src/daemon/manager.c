@@ -41,16 +41,14 @@ static usec_t seconds(double s) {
 }
 
 int manager_new(const ManagerConfig *cfg, Manager **ret) {
-        Manager *m = calloc(1, sizeof(Manager));
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
 
         if (!m)
                 return log_oom();
         m->listen_fd = -EBADF;
         m->default_codec = cfg->codec ? strdup(cfg->codec) : NULL;
-        if (cfg->codec && !m->default_codec) {
-                free(m);
+        if (cfg->codec && !m->default_codec)
                 return log_oom();
-        }
         m->client_timeout = seconds(cfg->client_timeout);
         m->connection_lifetime = seconds(cfg->connection_lifetime);
         m->watcher_timeout = seconds(cfg->watcher_timeout);
@@ -59,7 +57,7 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
         m->max_frozen = cfg->max_frozen;
         m->max_frozen_per_user = cfg->max_frozen_per_user;
         m->lazy_restore = cfg->lazy_restore;
-        *ret = m;
+        *ret = TAKE_PTR(m);
         return 0;
 }
 
@@ -93,8 +91,7 @@ Manager *manager_free(Manager *m) {
         free(m->default_codec);
         free(m->watcher_binary);
         free(m->watcher_socket);
-        free(m);
-        return NULL;
+        return mfree(m);
 }
 
 static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "conn.h"
+#include "macro.h"
 #include "policy.h"
 #include "registry.h"
 #include "time-util.h"
@@ -102,9 +103,7 @@ typedef struct Manager {
 
 int manager_new(const ManagerConfig *cfg, Manager **ret);
 Manager *manager_free(Manager *m);
-static inline void manager_freep(Manager **m) {
-        manager_free(*m);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 int manager_startup(Manager *m, const ManagerConfig *cfg);
 int manager_run(Manager *m);
 

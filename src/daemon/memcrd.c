@@ -8,7 +8,6 @@
  */
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "options.h"
 
 static ManagerConfig arg = {
         .socket_mode = 0660,
@@ -106,7 +106,7 @@ static int parse_bool(const char *s) {
 }
 
 enum {
-        ARG_VERSION = 0x100, ARG_LISTEN, ARG_SOCKET_GROUP, ARG_SOCKET_MODE, ARG_RUNTIME_DIR,
+        ARG_LISTEN = OPTION_FIRST, ARG_SOCKET_GROUP, ARG_SOCKET_MODE, ARG_RUNTIME_DIR,
         ARG_STATE_DIR, ARG_ALLOW_DUMP_DIR, ARG_COMPRESS, ARG_IDLE_TIMEOUT, ARG_CLIENT_TIMEOUT,
         ARG_MAX_CLIENTS, ARG_WATCHERS, ARG_WATCHER, ARG_POLKIT, ARG_LOG_LEVEL, ARG_LAZY_RESTORE,
         ARG_CONNECTION_LIFETIME, ARG_MAX_CLIENTS_PER_USER, ARG_MAX_FROZEN, ARG_MAX_FROZEN_PER_USER,
@@ -159,13 +159,34 @@ static int parse_option(int c, const char *value) {
         int r;
 
         switch (c) {
+        case ARG_LISTEN:
+                arg.listen = value;
+                break;
+        case ARG_SOCKET_GROUP:
+                arg.socket_group = value;
+                break;
+        case ARG_RUNTIME_DIR:
+                arg.runtime_dir = value;
+                break;
+        case ARG_STATE_DIR:
+                arg.state_dir = value;
+                break;
+        case ARG_WATCHER:
+                arg.watcher_binary = value;
+                break;
+        case ARG_WATCHER_SOCKET:
+                arg.watcher_socket = value;
+                break;
+        case ARG_LAZY_RESTORE:
+                arg.lazy_restore = true;
+                break;
         case ARG_SOCKET_MODE: {
                 char *end;
                 unsigned long v = strtoul(value, &end, 8);
                 if (*end || v > 0777)
                         return log_error_errno(-EINVAL, "invalid mode: %s", value);
                 arg.socket_mode = (mode_t) v;
-                return 0;
+                break;
         }
         case ARG_ALLOW_DUMP_DIR: {
                 char **p = realloc(arg.dump_dirs, (arg.n_dump_dirs + 1) * sizeof(char *));
@@ -173,41 +194,43 @@ static int parse_option(int c, const char *value) {
                         return -ENOMEM;
                 arg.dump_dirs = p;
                 arg.dump_dirs[arg.n_dump_dirs++] = (char *) value;
-                return 0;
+                break;
         }
         case ARG_COMPRESS:
                 r = codec_from_string(value);
                 if (r < 0 || !codec_supported((Codec) r))
                         return log_error_errno(-EINVAL, "unsupported compression: %s", value);
                 arg.codec = value;
-                return 0;
+                break;
         case ARG_WATCHERS:
                 r = watcher_mode_from_string(value);
                 if (r < 0)
                         return log_error_errno(r, "invalid watcher mode: %s", value);
                 arg.watchers = (WatcherMode) r;
-                return 0;
+                break;
         case ARG_POLKIT:
                 arg.polkit = parse_bool(value);
                 if (arg.polkit < 0)
                         return log_error_errno(-EINVAL, "invalid boolean: %s", value);
-                return 0;
+                break;
         case ARG_LOG_LEVEL:
                 r = log_parse_level(value);
                 if (r < 0)
                         return log_error_errno(r, "invalid log level: %s", value);
                 log_set_max_level(r);
-                return 0;
+                break;
         default:
                 r = parse_number_option(c, value);
                 return r < 0 ? r : r > 0 ? 0 : -EINVAL;
         }
+        return 0;
 }
 
+/* As options_parse(). */
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                { "version", no_argument, NULL, OPTION_VERSION },
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
                 { "socket-mode", required_argument, NULL, ARG_SOCKET_MODE },
@@ -231,49 +254,17 @@ static int parse_argv(int argc, char *argv[]) {
                 { "lazy-restore", no_argument, NULL, ARG_LAZY_RESTORE },
                 {}
         };
-        int c, r;
+        static const Options o = { "memcrd", "h", options, help, parse_option };
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        exit(EXIT_SUCCESS);
-                case ARG_VERSION:
-                        printf("memcrd %s\n", VERSION);
-                        exit(EXIT_SUCCESS);
-                case ARG_LISTEN:
-                        arg.listen = optarg;
-                        break;
-                case ARG_SOCKET_GROUP:
-                        arg.socket_group = optarg;
-                        break;
-                case ARG_RUNTIME_DIR:
-                        arg.runtime_dir = optarg;
-                        break;
-                case ARG_STATE_DIR:
-                        arg.state_dir = optarg;
-                        break;
-                case ARG_WATCHER:
-                        arg.watcher_binary = optarg;
-                        break;
-                case ARG_WATCHER_SOCKET:
-                        arg.watcher_socket = optarg;
-                        break;
-                case ARG_LAZY_RESTORE:
-                        arg.lazy_restore = true;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        r = parse_option(c, optarg);
-                        if (r < 0)
-                                return r;
-                }
+        r = options_parse(&o, argc, argv);
+        if (r <= 0)
+                return r;
         if (optind < argc)
                 return log_error_errno(-EINVAL, "unexpected argument: %s", argv[optind]);
         if (arg.watcher_timeout < 0.001)
                 return log_error_errno(-EINVAL, "invalid --watcher-timeout: must be more than 0");
-        return 0;
+        return 1;
 }
 
 static int run(void) {
@@ -295,8 +286,8 @@ int main(int argc, char *argv[]) {
         log_set_ident("memcrd");
         log_parse_environment();
         r = parse_argv(argc, argv);
-        if (r < 0)
-                return EXIT_FAILURE;
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         r = run();
         free(arg.dump_dirs);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

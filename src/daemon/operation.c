@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
@@ -51,11 +52,7 @@ static const char *op_name(const Operation *op) {
 static void answer(const OperationRequester *who, MemcrResult result, int error, const char *text) {
         Message m = { .type = MSG_REPLY };
 
-        message_set_u32(&m, TAG_RESULT, result);
-        if (error != 0)
-                message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
-        if (text)
-                (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, result, error, text);
         who->on_reply(&m, who->userdata);
         message_done(&m);
 }
@@ -73,8 +70,7 @@ static Operation *operation_new(Manager *m, OpType type, const OperationRequeste
         op->caller_uid = who->uid;
         op->caller_pid = who->pid;
         op->started = now_usec(CLOCK_MONOTONIC);
-        op->next = m->operations;
-        m->operations = op;
+        LIST_PREPEND(next, m->operations, op);
         m->n_operations++;
         if (who->handle)
                 *who->handle = op;
@@ -98,15 +94,9 @@ Operation *operation_free(Operation *op) {
         if (!op)
                 return NULL;
         m = op->manager;
-        for (Operation **p = &m->operations; *p; p = &(*p)->next)
-                if (*p == op) {
-                        *p = op->next;
-                        m->n_operations--;
-                        break;
-                }
-        Entry *e = registry_find(&m->registry, op->pid);
-        if (e && e->op == op)
-                e->op = NULL;
+        if (LIST_REMOVE(next, m->operations, op))
+                m->n_operations--;
+        registry_op_done(&m->registry, op->pid, op);
         release_handle(&op->who, op);
         for (size_t i = 0; i < op->n_waiters; i++)
                 release_handle(&op->waiters[i], op);
@@ -117,8 +107,7 @@ Operation *operation_free(Operation *op) {
         watcher_exchange_free(op->exchange);
         safe_close(op->pidfd);
         message_done(&op->request);
-        free(op);
-        return NULL;
+        return mfree(op);
 }
 
 /* Freed on the next loop iteration: callers up the stack may still use it. */
@@ -196,9 +185,7 @@ static void reply_to_requester(Operation *op, Message *reply) {
 static void fail(Operation *op, int error, const char *text) {
         Message m = { .type = MSG_REPLY };
 
-        message_set_u32(&m, TAG_RESULT, memcr_result_from_errno(error));
-        message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
-        (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, memcr_result_from_errno(error), error, text);
         reply_to_requester(op, &m);
         message_done(&m);
 }
@@ -328,9 +315,8 @@ static void watcher_lost(Operation *op) {
                    LOG_FIELD("MEMCR_CALLER_PID", "%i", (int) op->caller_pid), NULL);
         op->outcome_logged = true; /* that is the outcome of the request */
 
-        message_set_u32(&m, TAG_RESULT, target_dead ? MEMCR_ERR_KILLED : MEMCR_ERR_FAILED);
-        message_set_u32(&m, TAG_ERRNO, target_dead ? ESRCH : ECONNRESET);
-        (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, target_dead ? MEMCR_ERR_KILLED : MEMCR_ERR_FAILED, target_dead ? ESRCH : ECONNRESET,
+                           text);
         op_done(op, &m, 0);
         message_done(&m);
 }
@@ -384,9 +370,7 @@ static void watcher_timed_out(Operation *op) {
                 send_abort(op);
         snprintf(text, sizeof(text), "%s of %i failed: its watcher did not answer within %g s", op_name(op),
                  op->pid, (double) op->manager->watcher_timeout / USEC_PER_SEC);
-        message_set_u32(&m, TAG_RESULT, MEMCR_ERR_TIMEOUT);
-        message_set_u32(&m, TAG_ERRNO, ETIMEDOUT);
-        (void) message_set_string(&m, TAG_MESSAGE, text);
+        message_set_result(&m, MEMCR_ERR_TIMEOUT, ETIMEDOUT, text);
         op_done(op, &m, 0);
         message_done(&m);
 }
@@ -433,9 +417,7 @@ static void on_watcher_ready(int error, const char *why, void *userdata) {
 
                 snprintf(text, sizeof(text), "checkpoint of %i failed: could not start a watcher: %s", op->pid,
                          why ?: strerror(-error));
-                message_set_u32(&reply, TAG_RESULT, error == -ETIMEDOUT ? MEMCR_ERR_TIMEOUT : MEMCR_ERR_FAILED);
-                message_set_u32(&reply, TAG_ERRNO, (uint32_t) -error);
-                (void) message_set_string(&reply, TAG_MESSAGE, text);
+                message_set_result(&reply, error == -ETIMEDOUT ? MEMCR_ERR_TIMEOUT : MEMCR_ERR_FAILED, error, text);
                 checkpoint_done(op, &reply, 0);
                 message_done(&reply);
                 return;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "memcr-ids.h"
@@ -28,20 +29,11 @@ Rebuild *rebuild_free(Rebuild *r) {
         if (!r)
                 return NULL;
         m = r->manager;
-        for (Rebuild **p = &m->rebuilds; *p; p = &(*p)->next)
-                if (*p == r) {
-                        *p = r->next;
-                        m->n_rebuilds--;
-                        break;
-                }
-        Entry *e = registry_find(&m->registry, r->pid);
-        if (e && e->op == r) {
-                e->op = NULL;
-                e->rebuilding = false;
-        }
+        if (LIST_REMOVE(next, m->rebuilds, r))
+                m->n_rebuilds--;
+        registry_op_done(&m->registry, r->pid, r);
         watcher_exchange_free(r->exchange);
-        free(r);
-        return NULL;
+        return mfree(r);
 }
 
 /* Did process pid start after the moment given (CLOCK_REALTIME, usec)? */
@@ -157,8 +149,7 @@ static int rebuild_one(Manager *m, pid_t pid) {
                 return -ENOMEM;
         r->manager = m;
         r->pid = pid;
-        r->next = m->rebuilds;
-        m->rebuilds = r;
+        LIST_PREPEND(next, m->rebuilds, r);
         m->n_rebuilds++;
         k = registry_add(&m->registry, pid, pidfd, ENTRY_CHECKPOINTING, (uid_t) -1, &e);
         if (k < 0) {

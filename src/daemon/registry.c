@@ -6,19 +6,20 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "list.h"
 #include "macro.h"
 #include "pidfd-util.h"
 #include "registry.h"
+#include "string-table.h"
 
-const char *entry_state_to_string(EntryState s) {
-        static const char *const names[_ENTRY_STATE_MAX] = {
-                [ENTRY_CHECKPOINTING] = "checkpointing",
-                [ENTRY_FROZEN] = "frozen",
-                [ENTRY_RESTORING] = "restoring",
-                [ENTRY_STREAMING] = "streaming",
-        };
-        return s < _ENTRY_STATE_MAX ? names[s] : "unknown";
-}
+static const char *const entry_state_table[_ENTRY_STATE_MAX] = {
+        [ENTRY_CHECKPOINTING] = "checkpointing",
+        [ENTRY_FROZEN] = "frozen",
+        [ENTRY_RESTORING] = "restoring",
+        [ENTRY_STREAMING] = "streaming",
+};
+
+DEFINE_STRING_TABLE_TO_STRING(entry_state, EntryState, "unknown");
 
 void registry_add_ended(Registry *r, const Entry *e, const char *state, const char *text) {
         Ended *x = &r->ended[r->ended_next];
@@ -54,6 +55,15 @@ Entry *registry_find(Registry *r, pid_t pid) {
         return NULL;
 }
 
+void registry_op_done(Registry *r, pid_t pid, const void *op) {
+        Entry *e = registry_find(r, pid);
+
+        if (e && e->op == op) {
+                e->op = NULL;
+                e->rebuilding = false;
+        }
+}
+
 static int on_target_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Entry *e = userdata;
         Registry *r = e->registry;
@@ -65,7 +75,8 @@ static int on_target_exit(sd_event_source *s, int fd, uint32_t revents, void *us
 }
 
 int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t caller_uid, Entry **ret) {
-        Entry *e;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ Entry *e = NULL;
         int k;
 
         assert(!registry_find(r, pid));
@@ -73,37 +84,29 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
         e = calloc(1, sizeof(Entry));
         if (!e)
                 return -ENOMEM;
+        fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        k = sd_event_add_io(r->event, &e->exit_source, fd, EPOLLIN, on_target_exit, e);
+        if (k < 0)
+                return k;
         e->registry = r;
         e->pid = pid;
+        e->pidfd = TAKE_FD(fd);
+        e->watcher_pidfd = -EBADF;
         e->state = state;
         e->caller_uid = caller_uid;
-        e->watcher_pidfd = -EBADF;
-        e->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-        if (e->pidfd < 0) {
-                free(e);
-                return -errno;
-        }
-        k = sd_event_add_io(r->event, &e->exit_source, e->pidfd, EPOLLIN, on_target_exit, e);
-        if (k < 0) {
-                safe_close(e->pidfd);
-                free(e);
-                return k;
-        }
-        e->next = r->entries;
-        r->entries = e;
+        LIST_PREPEND(next, r->entries, e);
         r->n_entries++;
         if (ret)
                 *ret = e;
+        TAKE_PTR(e);
         return 0;
 }
 
 void registry_remove(Registry *r, Entry *e) {
-        for (Entry **p = &r->entries; *p; p = &(*p)->next)
-                if (*p == e) {
-                        *p = e->next;
-                        r->n_entries--;
-                        break;
-                }
+        if (LIST_REMOVE(next, r->entries, e))
+                r->n_entries--;
         sd_event_source_disable_unref(e->exit_source);
         sd_event_source_disable_unref(e->watcher_source);
         sd_event_source_disable_unref(e->settle_source);

@@ -72,6 +72,9 @@ struct Registry {
 };
 
 Entry *registry_find(Registry *r, pid_t pid);
+/* op (an operation or a rebuild) is over: the entry of pid, if op was under
+ * way on it, has none now. */
+void registry_op_done(Registry *r, pid_t pid, const void *op);
 /* pidfd is duplicated. */
 int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t caller_uid, Entry **ret);
 void registry_remove(Registry *r, Entry *e);

@@ -129,7 +129,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 int watcher_exchange_start(sd_event *e, const char *watch_dir, pid_t pid, const Message *request, int pass_fd,
                            usec_t timeout, const WatcherExchangeCallbacks *cb, void *userdata,
                            WatcherExchange **ret) {
-        WatcherExchange *x;
+        _cleanup_(watcher_exchange_freep) WatcherExchange *x = NULL;
         int r;
 
         x = calloc(1, sizeof(WatcherExchange));
@@ -148,11 +148,9 @@ int watcher_exchange_start(sd_event *e, const char *watch_dir, pid_t pid, const 
                 r = sd_event_add_time_relative(e, &x->timer, CLOCK_MONOTONIC, timeout, 0, on_timeout, x);
         if (r >= 0)
                 r = try_connect(x);
-        if (r < 0) {
-                watcher_exchange_free(x);
+        if (r < 0)
                 return r;
-        }
-        *ret = x;
+        *ret = TAKE_PTR(x);
         return 0;
 }
 
@@ -178,6 +176,5 @@ WatcherExchange *watcher_exchange_free(WatcherExchange *x) {
         message_done(&x->request);
         message_done(&x->queued);
         free(x->watch_dir);
-        free(x);
-        return NULL;
+        return mfree(x);
 }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "macro.h"
 #include "protocol.h"
 #include "time-util.h"
 
@@ -37,3 +38,4 @@ int watcher_exchange_start(sd_event *e, const char *watch_dir, pid_t pid, const 
  * the end, sent if the connection is still there. */
 int watcher_exchange_send(WatcherExchange *x, const Message *m);
 WatcherExchange *watcher_exchange_free(WatcherExchange *x);
+DEFINE_TRIVIAL_CLEANUP_FUNC(WatcherExchange *, watcher_exchange_free);

@@ -15,6 +15,7 @@
 #include "macro.h"
 #include "pidfd-util.h"
 #include "socket-util.h"
+#include "string-table.h"
 #include "watcher-launch.h"
 
 #define READY_TIMEOUT (10 * USEC_PER_SEC)
@@ -39,23 +40,15 @@ struct WatcherLaunch {
         bool done;
 };
 
-static const char *const mode_names[_WATCHER_MODE_MAX] = {
+static const char *const watcher_mode_table[_WATCHER_MODE_MAX] = {
         [WATCHER_MODE_AUTO] = "auto",
         [WATCHER_MODE_FORK] = "fork",
         [WATCHER_MODE_SYSTEMD] = "systemd",
         [WATCHER_MODE_SOCKET] = "socket",
 };
 
-const char *watcher_mode_to_string(WatcherMode m) {
-        return m < _WATCHER_MODE_MAX ? mode_names[m] : NULL;
-}
-
-int watcher_mode_from_string(const char *s) {
-        for (int i = 0; i < _WATCHER_MODE_MAX; i++)
-                if (streq(s, mode_names[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_TO_STRING(watcher_mode, WatcherMode, NULL);
+DEFINE_STRING_TABLE_FROM_STRING(watcher_mode);
 
 static void finish(WatcherLaunch *l, int error, const char *text) {
         char buf[768];
@@ -308,7 +301,7 @@ static int on_start_unit(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,
                    WatcherLaunch **ret) {
-        WatcherLaunch *l;
+        _cleanup_(watcher_launch_freep) WatcherLaunch *l = NULL;
         int r;
 
         l = calloc(1, sizeof(WatcherLaunch));
@@ -334,11 +327,9 @@ int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_
                 default:
                         r = launch_fork(e, cfg, l);
                 }
-        if (r < 0) {
-                watcher_launch_free(l);
+        if (r < 0)
                 return r;
-        }
-        *ret = l;
+        *ret = TAKE_PTR(l);
         return 0;
 }
 
@@ -362,6 +353,5 @@ WatcherLaunch *watcher_launch_free(WatcherLaunch *l) {
         free(l->early_job);
         free(l->early_result);
         free(l->unit_error);
-        free(l);
-        return NULL;
+        return mfree(l);
 }

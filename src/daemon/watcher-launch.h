@@ -20,6 +20,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "macro.h"
+
 typedef enum WatcherMode {
         WATCHER_MODE_AUTO,
         WATCHER_MODE_FORK,
@@ -48,6 +50,7 @@ typedef struct WatcherConfig {
 int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_t cb, void *userdata,
                    WatcherLaunch **ret);
 WatcherLaunch *watcher_launch_free(WatcherLaunch *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(WatcherLaunch *, watcher_launch_free);
 
 const char *watcher_mode_to_string(WatcherMode m);
 int watcher_mode_from_string(const char *s);

@@ -160,25 +160,8 @@ static int reply_from_message(const Message *m, pid_t pid, MemcrReply *ret) {
 }
 
 static int send_frame(int fd, const Message *m) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t size, off = 0;
-        int r;
-
-        r = message_encode(m, &buf, &size);
-        if (r < 0)
-                return r;
-
-        /* Not message_send(): a closed peer must not raise SIGPIPE in the caller. */
-        while (off < size) {
-                ssize_t k = send(fd, buf + off, size - off, MSG_NOSIGNAL);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return errno == EPIPE ? -ECONNRESET : -errno;
-                }
-                off += (size_t) k;
-        }
-        return 0;
+        int r = message_send(fd, m, NULL, 0);
+        return r == -EPIPE ? -ECONNRESET : r;
 }
 
 /* Send req, pass PROGRESS frames on, return the REPLY in *ret. */

@@ -6,23 +6,16 @@
 #include "codec-name.h"
 #include "config.h"
 #include "macro.h"
+#include "string-table.h"
 
-static const char *const codec_names[_CODEC_MAX] = {
+static const char *const codec_table[_CODEC_MAX] = {
         [CODEC_NONE] = "none",
         [CODEC_LZ4] = "lz4",
         [CODEC_ZSTD] = "zstd",
 };
 
-const char *codec_to_string(Codec c) {
-        return c >= 0 && c < _CODEC_MAX ? codec_names[c] : NULL;
-}
-
-int codec_from_string(const char *s) {
-        for (int i = 0; i < _CODEC_MAX; i++)
-                if (streq(s, codec_names[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_TO_STRING(codec, Codec, NULL);
+DEFINE_STRING_TABLE_FROM_STRING(codec);
 
 int codec_supported(Codec c) {
         switch (c) {

@@ -70,6 +70,12 @@ static inline int negative_errno(void) {
         return -errno;
 }
 
+/* free() as an expression: always NULL (x = mfree(x), return mfree(x)). */
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }

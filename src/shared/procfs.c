@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "fileio.h"
 #include "macro.h"
 #include "procfs.h"
@@ -137,16 +138,9 @@ int procfs_list(pid_t pid, pid_t **ret, size_t *ret_n) {
 
                 if (end == de->d_name || *end || v <= 0)
                         continue;
-                if (n == allocated) {
-                        size_t a = MAX(allocated * 2, (size_t) 16);
-                        pid_t *p = realloc(ids, a * sizeof(pid_t));
-
-                        if (!p) {
-                                closedir(d);
-                                return -ENOMEM;
-                        }
-                        ids = p;
-                        allocated = a;
+                if (GREEDY_REALLOC(ids, allocated, n + 1, 16) < 0) {
+                        closedir(d);
+                        return -ENOMEM;
                 }
                 ids[n++] = (pid_t) v;
         }

@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "protocol.h"
+#include "string-table.h"
 
 typedef enum FieldKind {
         KIND_NONE,
@@ -20,34 +21,48 @@ typedef enum FieldKind {
         KIND_NESTED,
 } FieldKind;
 
-static const FieldKind field_kinds[_TAG_MAX] = {
-        [TAG_PID] = KIND_U32,
-        [TAG_DUMP_DIR] = KIND_STRING,
-        [TAG_CODEC] = KIND_STRING,
-        [TAG_TIMEOUT_MSEC] = KIND_U64,
-        [TAG_MAX_FROZEN_SEC] = KIND_U64,
-        [TAG_FLAGS] = KIND_U32,
-        [TAG_RESULT] = KIND_U32,
-        [TAG_ERRNO] = KIND_U32,
-        [TAG_MESSAGE] = KIND_STRING,
-        [TAG_STATE] = KIND_STRING,
-        [TAG_COMM] = KIND_STRING,
-        [TAG_UID] = KIND_U32,
-        [TAG_CALLER_UID] = KIND_U32,
-        [TAG_SINCE_USEC] = KIND_U64,
-        [TAG_RSS_BEFORE] = KIND_U64,
-        [TAG_RSS_AFTER] = KIND_U64,
-        [TAG_DUMP_BYTES] = KIND_U64,
-        [TAG_DUMP_FILE_BYTES] = KIND_U64,
-        [TAG_DURATION_USEC] = KIND_U64,
-        [TAG_DONE] = KIND_U64,
-        [TAG_TOTAL] = KIND_U64,
-        [TAG_VERSION] = KIND_STRING,
-        [TAG_WATCHER_PID] = KIND_U32,
-        [TAG_THREADS] = KIND_U32,
-        [TAG_PROTECTION] = KIND_STRING,
-        [TAG_ENTRY] = KIND_NESTED,
-        [TAG_AUTH_IDENTITY] = KIND_STRING,
+/* What each field is, and where it lives in a Message. */
+typedef struct Field {
+        FieldKind kind;
+        size_t offset;
+} Field;
+
+/* 0, and a compile error unless Message's member is of type t. */
+#define MEMBER_OF_TYPE(member, t)                                                                  \
+        (0 * sizeof(char[__builtin_types_compatible_p(__typeof__(((Message *) 0)->member), t) ? 1 : -1]))
+#define FIELD(k, t, member) { .kind = k, .offset = offsetof(Message, member) + MEMBER_OF_TYPE(member, t) }
+#define U32(member) FIELD(KIND_U32, uint32_t, member)
+#define U64(member) FIELD(KIND_U64, uint64_t, member)
+#define STRING(member) FIELD(KIND_STRING, char *, member)
+
+static const Field fields[_TAG_MAX] = {
+        [TAG_PID] = U32(pid),
+        [TAG_DUMP_DIR] = STRING(dump_dir),
+        [TAG_CODEC] = STRING(codec),
+        [TAG_TIMEOUT_MSEC] = U64(timeout_msec),
+        [TAG_MAX_FROZEN_SEC] = U64(max_frozen_sec),
+        [TAG_FLAGS] = U32(flags),
+        [TAG_RESULT] = U32(result),
+        [TAG_ERRNO] = U32(error),
+        [TAG_MESSAGE] = STRING(message),
+        [TAG_STATE] = STRING(state),
+        [TAG_COMM] = STRING(comm),
+        [TAG_UID] = U32(uid),
+        [TAG_CALLER_UID] = U32(caller_uid),
+        [TAG_SINCE_USEC] = U64(since_usec),
+        [TAG_RSS_BEFORE] = U64(rss_before),
+        [TAG_RSS_AFTER] = U64(rss_after),
+        [TAG_DUMP_BYTES] = U64(dump_bytes),
+        [TAG_DUMP_FILE_BYTES] = U64(dump_file_bytes),
+        [TAG_DURATION_USEC] = U64(duration_usec),
+        [TAG_DONE] = U64(done),
+        [TAG_TOTAL] = U64(total),
+        [TAG_VERSION] = STRING(version),
+        [TAG_WATCHER_PID] = U32(watcher_pid),
+        [TAG_THREADS] = U32(threads),
+        [TAG_PROTECTION] = STRING(protection),
+        [TAG_ENTRY] = { .kind = KIND_NESTED },
+        [TAG_AUTH_IDENTITY] = STRING(auth_identity),
 };
 
 #define BIT(t) (UINT64_C(1) << (t))
@@ -93,77 +108,23 @@ static bool type_known(uint16_t type, uint64_t *ret_allowed, uint64_t *ret_requi
         return true;
 }
 
-static char **string_field(Message *m, FieldTag tag) {
-        switch (tag) {
-        case TAG_DUMP_DIR:
-                return &m->dump_dir;
-        case TAG_CODEC:
-                return &m->codec;
-        case TAG_MESSAGE:
-                return &m->message;
-        case TAG_STATE:
-                return &m->state;
-        case TAG_COMM:
-                return &m->comm;
-        case TAG_VERSION:
-                return &m->version;
-        case TAG_PROTECTION:
-                return &m->protection;
-        case TAG_AUTH_IDENTITY:
-                return &m->auth_identity;
-        default:
+/* The field of m for tag if it is of that kind, else NULL. */
+static void *field(Message *m, FieldTag tag, FieldKind kind) {
+        if ((unsigned) tag >= _TAG_MAX || fields[tag].kind != kind)
                 return NULL;
-        }
+        return (uint8_t *) m + fields[tag].offset;
+}
+
+static char **string_field(Message *m, FieldTag tag) {
+        return field(m, tag, KIND_STRING);
 }
 
 static uint32_t *u32_field(Message *m, FieldTag tag) {
-        switch (tag) {
-        case TAG_PID:
-                return &m->pid;
-        case TAG_FLAGS:
-                return &m->flags;
-        case TAG_RESULT:
-                return &m->result;
-        case TAG_ERRNO:
-                return &m->error;
-        case TAG_UID:
-                return &m->uid;
-        case TAG_CALLER_UID:
-                return &m->caller_uid;
-        case TAG_WATCHER_PID:
-                return &m->watcher_pid;
-        case TAG_THREADS:
-                return &m->threads;
-        default:
-                return NULL;
-        }
+        return field(m, tag, KIND_U32);
 }
 
 static uint64_t *u64_field(Message *m, FieldTag tag) {
-        switch (tag) {
-        case TAG_TIMEOUT_MSEC:
-                return &m->timeout_msec;
-        case TAG_MAX_FROZEN_SEC:
-                return &m->max_frozen_sec;
-        case TAG_SINCE_USEC:
-                return &m->since_usec;
-        case TAG_RSS_BEFORE:
-                return &m->rss_before;
-        case TAG_RSS_AFTER:
-                return &m->rss_after;
-        case TAG_DUMP_BYTES:
-                return &m->dump_bytes;
-        case TAG_DUMP_FILE_BYTES:
-                return &m->dump_file_bytes;
-        case TAG_DURATION_USEC:
-                return &m->duration_usec;
-        case TAG_DONE:
-                return &m->done;
-        case TAG_TOTAL:
-                return &m->total;
-        default:
-                return NULL;
-        }
+        return field(m, tag, KIND_U64);
 }
 
 void message_done(Message *m) {
@@ -209,13 +170,21 @@ void message_set_u64(Message *m, FieldTag tag, uint64_t v) {
         m->present |= BIT(tag);
 }
 
+void message_set_result(Message *m, MemcrResult result, int error, const char *text) {
+        message_set_u32(m, TAG_RESULT, result);
+        if (error != 0)
+                message_set_u32(m, TAG_ERRNO, (uint32_t) abs(error));
+        if (text)
+                (void) message_set_string(m, TAG_MESSAGE, text);
+}
+
 int message_copy_fields(Message *dst, const Message *src, uint64_t mask) {
         int r;
 
         for (int t = 1; t < _TAG_MAX; t++) {
                 if (!(mask & BIT(t)) || !MESSAGE_HAS(src, t))
                         continue;
-                switch (field_kinds[t]) {
+                switch (fields[t].kind) {
                 case KIND_U32:
                         message_set_u32(dst, (FieldTag) t, *u32_field((Message *) src, (FieldTag) t));
                         break;
@@ -285,7 +254,7 @@ static int encode_fields(const Message *m, Buffer *b, bool nested) {
         for (int t = 1; t < _TAG_MAX; t++) {
                 if (!MESSAGE_HAS(m, t))
                         continue;
-                switch (field_kinds[t]) {
+                switch (fields[t].kind) {
                 case KIND_U32: {
                         uint32_t v = htole32(*u32_field((Message *) m, (FieldTag) t));
                         r = put_field_header(b, (uint16_t) t, sizeof(v));
@@ -406,7 +375,7 @@ static int decode_fields(const uint8_t *p, size_t size, uint64_t allowed, bool n
                 if (tag != TAG_ENTRY && MESSAGE_HAS(m, tag))
                         return -EBADMSG; /* duplicate */
 
-                switch (field_kinds[tag]) {
+                switch (fields[tag].kind) {
                 case KIND_U32: {
                         uint32_t v;
                         if (len != sizeof(v))
@@ -483,39 +452,42 @@ int message_decode(uint16_t type, const uint8_t *payload, size_t size, Message *
 
 int message_send(int fd, const Message *m, const int *fds, size_t n_fds) {
         _cleanup_free_ uint8_t *buf = NULL;
-        size_t size;
+        size_t size, done = 0;
         int r;
 
+        assert(n_fds <= 4);
         r = message_encode(m, &buf, &size);
         if (r < 0)
                 return r;
-        if (n_fds == 0)
-                return write_full(fd, buf, size);
 
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int) * 4)];
-        } control = {};
-        struct iovec iov = { buf, size };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = &control,
-                .msg_controllen = CMSG_SPACE(sizeof(int) * n_fds),
-        };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        /* The descriptors go with the first bytes. */
+        while (done < size) {
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(int) * 4)];
+                } control = {};
+                struct iovec iov = { buf + done, size - done };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-        assert(n_fds <= 4);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+                if (done == 0 && n_fds > 0) {
+                        struct cmsghdr *c;
 
-        ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (k < 0)
-                return -errno;
-        if ((size_t) k < size)
-                return write_full(fd, buf + k, size - (size_t) k);
+                        mh.msg_control = &control;
+                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                        c = CMSG_FIRSTHDR(&mh);
+                        c->cmsg_level = SOL_SOCKET;
+                        c->cmsg_type = SCM_RIGHTS;
+                        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+                }
+                ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) k;
+        }
         return 0;
 }
 
@@ -614,22 +586,21 @@ int request_check_values(const Message *m, char *buf, size_t size) {
         return 0;
 }
 
-const char *memcr_result_to_string(MemcrResult r) {
-        static const char *const names[_MEMCR_RESULT_MAX] = {
-                [MEMCR_OK] = "ok",
-                [MEMCR_ERR_FAILED] = "failed",
-                [MEMCR_ERR_DENIED] = "denied",
-                [MEMCR_ERR_NO_PROCESS] = "no-such-process",
-                [MEMCR_ERR_NOT_FROZEN] = "not-frozen",
-                [MEMCR_ERR_ALREADY_FROZEN] = "already-frozen",
-                [MEMCR_ERR_INVALID] = "invalid-request",
-                [MEMCR_ERR_BUSY] = "busy",
-                [MEMCR_ERR_TIMEOUT] = "timeout",
-                [MEMCR_ERR_KILLED] = "killed",
-                [MEMCR_ERR_UNSUPPORTED] = "unsupported",
-        };
-        return r < _MEMCR_RESULT_MAX ? names[r] : "unknown";
-}
+static const char *const memcr_result_table[_MEMCR_RESULT_MAX] = {
+        [MEMCR_OK] = "ok",
+        [MEMCR_ERR_FAILED] = "failed",
+        [MEMCR_ERR_DENIED] = "denied",
+        [MEMCR_ERR_NO_PROCESS] = "no-such-process",
+        [MEMCR_ERR_NOT_FROZEN] = "not-frozen",
+        [MEMCR_ERR_ALREADY_FROZEN] = "already-frozen",
+        [MEMCR_ERR_INVALID] = "invalid-request",
+        [MEMCR_ERR_BUSY] = "busy",
+        [MEMCR_ERR_TIMEOUT] = "timeout",
+        [MEMCR_ERR_KILLED] = "killed",
+        [MEMCR_ERR_UNSUPPORTED] = "unsupported",
+};
+
+DEFINE_STRING_TABLE_TO_STRING(memcr_result, MemcrResult, "unknown");
 
 MemcrResult memcr_result_from_errno(int error) {
         switch (abs(error)) {

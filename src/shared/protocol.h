@@ -167,6 +167,9 @@ void message_done(Message *m);
 int message_set_string(Message *m, FieldTag tag, const char *s);
 void message_set_u32(Message *m, FieldTag tag, uint32_t v);
 void message_set_u64(Message *m, FieldTag tag, uint64_t v);
+/* A reply's outcome: the result, the errno unless error is 0 (either sign),
+ * the sentence unless text is NULL (left out if it cannot be copied). */
+void message_set_result(Message *m, MemcrResult result, int error, const char *text);
 /* Copy the fields in mask (bits 1 << FieldTag; ENTRY excluded) present in src. */
 int message_copy_fields(Message *dst, const Message *src, uint64_t mask);
 /* The fields that describe a frozen process (status replies, list entries). */
@@ -195,7 +198,8 @@ int frame_header_parse(const uint8_t hdr[MEMCR_FRAME_HEADER_SIZE], uint16_t *ret
  * -EOPNOTSUPP for an unknown type. */
 int message_decode(uint16_t type, const uint8_t *payload, size_t size, Message *ret);
 
-/* Blocking I/O on a stream socket, with optional descriptors (SCM_RIGHTS). */
+/* Blocking I/O on a stream socket, with optional descriptors (SCM_RIGHTS).
+ * A peer that closed its end is -EPIPE (never SIGPIPE) to message_send(). */
 int message_send(int fd, const Message *m, const int *fds, size_t n_fds);
 /* Receives one frame; up to max_fds descriptors in ret_fds (set to -EBADF if
  * none), *ret_n_fds their number. -ECONNRESET on EOF before a full frame. */

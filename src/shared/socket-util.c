@@ -15,29 +15,31 @@
 #define SO_PEERPIDFD 77
 #endif
 
-static int sockaddr_for(const char *path, struct sockaddr_un *sa, socklen_t *len) {
+/* A new AF_UNIX stream socket (flags: SOCK_NONBLOCK or 0), and the address
+ * of path for it. */
+static int unix_socket_for(const char *path, int flags, struct sockaddr_un *ret_sa, socklen_t *ret_len) {
         size_t l = strlen(path);
+        int fd;
 
-        if (l == 0 || l >= sizeof(sa->sun_path))
+        if (l == 0 || l >= sizeof(ret_sa->sun_path))
                 return -ENAMETOOLONG;
-        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
-        memcpy(sa->sun_path, path, l);
-        *len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + l + 1);
-        return 0;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+        if (fd < 0)
+                return -errno;
+        *ret_sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        memcpy(ret_sa->sun_path, path, l);
+        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + l + 1);
+        return fd;
 }
 
 int unix_connect(const char *path, int flags) {
         _cleanup_close_ int fd = -EBADF;
         struct sockaddr_un sa;
         socklen_t len;
-        int r;
 
-        r = sockaddr_for(path, &sa, &len);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+        fd = unix_socket_for(path, flags, &sa, &len);
         if (fd < 0)
-                return -errno;
+                return fd;
         if (connect(fd, (struct sockaddr *) &sa, len) < 0 && errno != EINPROGRESS)
                 return -errno;
         return TAKE_FD(fd);
@@ -50,12 +52,9 @@ int unix_listen(const char *path, mode_t mode, int backlog) {
         mode_t old;
         int r;
 
-        r = sockaddr_for(path, &sa, &len);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fd = unix_socket_for(path, SOCK_NONBLOCK, &sa, &len);
         if (fd < 0)
-                return -errno;
+                return fd;
 
         /* Replace a stale socket, never a live one or anything else. */
         struct stat st;

@@ -7,7 +7,6 @@
  * (that is memcrctl).
  */
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "memcr.h"
+#include "options.h"
 #include "parse-util.h"
 
 static const char *arg_dump_dir = "/var/tmp";
@@ -43,9 +43,67 @@ static void help(void) {
                "  --debug            debug logging\n");
 }
 
+enum {
+        ARG_DUMP_DIR = OPTION_FIRST,
+        ARG_CODEC,
+        ARG_NO_ENCRYPT,
+        ARG_CYCLES,
+        ARG_HOLD,
+        ARG_WAIT_STDIN,
+        ARG_PAGEMAP,
+        ARG_WORKERS,
+        ARG_DEBUG,
+};
+
+/* A count, read leniently (what is no number counts as 0): a tool for tests. */
+static unsigned parse_count(const char *s) {
+        return (unsigned) strtoul(s, NULL, 10);
+}
+
+static int parse_option(int c, const char *value) {
+        int r;
+
+        switch (c) {
+        case ARG_DUMP_DIR:
+                arg_dump_dir = value;
+                break;
+        case ARG_CODEC:
+                r = codec_from_string(value);
+                if (r < 0 || !codec_supported((Codec) r)) {
+                        log_error("unknown or unsupported codec: %s", value);
+                        return -EINVAL;
+                }
+                arg_codec = (Codec) r;
+                break;
+        case ARG_NO_ENCRYPT:
+                arg_protection = PROTECTION_AUTH;
+                break;
+        case ARG_CYCLES:
+                arg_cycles = parse_count(value);
+                break;
+        case ARG_HOLD:
+                arg_hold = strtod(value, NULL);
+                break;
+        case ARG_WAIT_STDIN:
+                arg_wait_stdin = true;
+                break;
+        case ARG_PAGEMAP:
+                arg_scan = PAGESCAN_PAGEMAP;
+                break;
+        case ARG_WORKERS:
+                arg_workers = parse_count(value);
+                break;
+        case ARG_DEBUG:
+                log_set_max_level(LOG_DEBUG);
+                break;
+        default:
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* As options_parse(). */
 static int parse_argv(int argc, char *argv[], pid_t *ret_pid) {
-        enum { ARG_DUMP_DIR = 0x100, ARG_CODEC, ARG_NO_ENCRYPT, ARG_CYCLES, ARG_HOLD,
-               ARG_WAIT_STDIN, ARG_PAGEMAP, ARG_WORKERS, ARG_DEBUG };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "dump-dir", required_argument, NULL, ARG_DUMP_DIR },
@@ -59,49 +117,12 @@ static int parse_argv(int argc, char *argv[], pid_t *ret_pid) {
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 {}
         };
-        int c;
+        static const Options o = { "memcr-cycle", "h", options, help, parse_option };
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        exit(EXIT_SUCCESS);
-                case ARG_DUMP_DIR:
-                        arg_dump_dir = optarg;
-                        break;
-                case ARG_CODEC:
-                        c = codec_from_string(optarg);
-                        if (c < 0 || !codec_supported((Codec) c)) {
-                                log_error("unknown or unsupported codec: %s", optarg);
-                                return -EINVAL;
-                        }
-                        arg_codec = (Codec) c;
-                        break;
-                case ARG_NO_ENCRYPT:
-                        arg_protection = PROTECTION_AUTH;
-                        break;
-                case ARG_CYCLES:
-                        arg_cycles = (unsigned) strtoul(optarg, NULL, 10);
-                        break;
-                case ARG_HOLD:
-                        arg_hold = strtod(optarg, NULL);
-                        break;
-                case ARG_WAIT_STDIN:
-                        arg_wait_stdin = true;
-                        break;
-                case ARG_PAGEMAP:
-                        arg_scan = PAGESCAN_PAGEMAP;
-                        break;
-                case ARG_WORKERS:
-                        arg_workers = (unsigned) strtoul(optarg, NULL, 10);
-                        break;
-                case ARG_DEBUG:
-                        log_set_max_level(LOG_DEBUG);
-                        break;
-                default:
-                        return -EINVAL;
-                }
-
+        r = options_parse(&o, argc, argv);
+        if (r <= 0)
+                return r;
         if (optind + 1 != argc) {
                 log_error("expected exactly one PID");
                 return -EINVAL;
@@ -110,7 +131,7 @@ static int parse_argv(int argc, char *argv[], pid_t *ret_pid) {
                 log_error("invalid PID: %s", argv[optind]);
                 return -EINVAL;
         }
-        return 0;
+        return 1;
 }
 
 int main(int argc, char *argv[]) {
@@ -121,8 +142,8 @@ int main(int argc, char *argv[]) {
         log_set_ident("memcr-cycle");
         log_set_target(LOG_TARGET_STDERR);
         r = parse_argv(argc, argv, &pid);
-        if (r < 0)
-                return EXIT_FAILURE;
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0) {

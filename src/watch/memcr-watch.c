@@ -17,7 +17,6 @@
  * run in watch-loop.c.
  */
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "options.h"
 #include "parse-util.h"
 #include "privileges.h"
 #include "socket-util.h"
@@ -51,8 +51,32 @@ static void help(void) {
                MEMCR_RUNTIME_DIR "/watch");
 }
 
+enum {
+        ARG_PID = OPTION_FIRST,
+        ARG_RUNTIME_DIR,
+        ARG_READY_FD,
+};
+
+static int parse_option(int c, const char *value) {
+        switch (c) {
+        case ARG_PID:
+                if (pid_from_string(value, &arg_pid) < 0)
+                        return log_error_errno(-EINVAL, "invalid PID: %s", value);
+                break;
+        case ARG_RUNTIME_DIR:
+                arg_runtime_dir = value;
+                break;
+        case ARG_READY_FD:
+                arg_ready_fd = atoi(value);
+                break;
+        default:
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* As options_parse(). */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_PID = 0x100, ARG_RUNTIME_DIR, ARG_READY_FD };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "pid", required_argument, NULL, ARG_PID },
@@ -60,26 +84,12 @@ static int parse_argv(int argc, char *argv[]) {
                 { "ready-fd", required_argument, NULL, ARG_READY_FD },
                 {}
         };
-        int c;
+        static const Options o = { "memcr-watch", "h", options, help, parse_option };
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        exit(EXIT_SUCCESS);
-                case ARG_PID:
-                        if (pid_from_string(optarg, &arg_pid) < 0)
-                                return log_error_errno(-EINVAL, "invalid PID: %s", optarg);
-                        break;
-                case ARG_RUNTIME_DIR:
-                        arg_runtime_dir = optarg;
-                        break;
-                case ARG_READY_FD:
-                        arg_ready_fd = atoi(optarg);
-                        break;
-                default:
-                        return -EINVAL;
-                }
+        r = options_parse(&o, argc, argv);
+        if (r <= 0)
+                return r;
         /* memcr-watch@PID.service passes the instance as an argument. An
          * instance started for a connection to memcr-watch.socket is named
          * after the connection ("3-1234-998"): the PID comes over the
@@ -88,7 +98,7 @@ static int parse_argv(int argc, char *argv[]) {
                 return log_error_errno(-EINVAL, "invalid PID: %s", argv[optind]);
         if (arg_pid <= 0 && !getenv("LISTEN_FDS"))
                 return log_error_errno(-EINVAL, "--pid= is required");
-        return 0;
+        return 1;
 }
 
 /* The line "PID\n" on fd. */
@@ -186,8 +196,8 @@ int main(int argc, char *argv[]) {
         log_set_ident("memcr-watch");
         log_parse_environment();
         r = parse_argv(argc, argv);
-        if (r < 0)
-                return EXIT_FAILURE;
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         if (arg_pid <= 0) {
                 r = spawned_for(&arg_pid, &arg_ready_fd);
                 if (r < 0)

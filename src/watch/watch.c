@@ -45,11 +45,7 @@ static void message_set_frozen(Message *m, const Watch *w) {
 void watch_reply(int fd, MemcrResult result, int error, const char *message, const Watch *w, bool with_stats) {
         Message m = { .type = MSG_REPLY };
 
-        message_set_u32(&m, TAG_RESULT, result);
-        if (error != 0)
-                message_set_u32(&m, TAG_ERRNO, (uint32_t) abs(error));
-        if (message)
-                (void) message_set_string(&m, TAG_MESSAGE, message);
+        message_set_result(&m, result, error, message);
         if (with_stats && w && w->frozen)
                 message_set_frozen(&m, w);
         (void) message_send(fd, &m, NULL, 0);

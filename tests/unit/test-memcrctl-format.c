@@ -155,32 +155,6 @@ Test(format, terminal_escaping) {
         check_escape("\xc3(", "\\xc3(", 5);
 }
 
-Test(parse, pid) {
-        pid_t pid = 4711;
-
-        cr_assert_eq(parse_pid("1", &pid), 0);
-        cr_assert_eq(pid, 1);
-        cr_assert_eq(parse_pid("2147483647", &pid), 0);
-        cr_assert_eq(pid, INT32_MAX);
-        cr_assert_eq(parse_pid("007", &pid), 0);
-        cr_assert_eq(pid, 7);
-
-        pid = 4711;
-        cr_assert_eq(parse_pid("0", &pid), -ERANGE);
-        cr_assert_eq(parse_pid("000", &pid), -ERANGE);
-        cr_assert_eq(parse_pid("2147483648", &pid), -ERANGE);
-        cr_assert_eq(parse_pid("99999999999999999999999", &pid), -ERANGE);
-        cr_assert_eq(parse_pid("", &pid), -EINVAL);
-        cr_assert_eq(parse_pid("-1", &pid), -EINVAL);
-        cr_assert_eq(parse_pid("+1", &pid), -EINVAL);
-        cr_assert_eq(parse_pid(" 1", &pid), -EINVAL);
-        cr_assert_eq(parse_pid("1 ", &pid), -EINVAL);
-        cr_assert_eq(parse_pid("1x", &pid), -EINVAL);
-        cr_assert_eq(parse_pid("0x10", &pid), -EINVAL);
-        cr_assert_eq(parse_pid("1e3", &pid), -EINVAL);
-        cr_assert_eq(pid, 4711);
-}
-
 Test(parse, seconds) {
         uint64_t v = 4711;
 

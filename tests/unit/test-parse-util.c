@@ -21,7 +21,8 @@ Test(parse_util, pid_accepts_decimal_digits_from_1_to_int32_max) {
 }
 
 Test(parse_util, pid_refuses_anything_else_and_leaves_the_result) {
-        const char *const malformed[] = { "", " 12", "+12", "-12", "12 ", "12\n", "0x10", "1.5", "3-1234-998", "abc" };
+        const char *const malformed[] = { "", " 12", "+12", "-12", "12 ", "12\n", "0x10",
+                                          "1x", "1e3", "1.5", "3-1234-998", "abc" };
         const char *const out_of_range[] = { "0", "000", "2147483648", "99999999999999999999999" };
         pid_t pid = 77;
 

@@ -191,6 +191,26 @@ Test(protocol, result_mapping) {
         cr_assert_str_eq(memcr_result_to_string(MEMCR_ERR_DENIED), "denied");
 }
 
+Test(protocol, result_errno_and_text_of_a_reply) {
+        Message m = { .type = MSG_REPLY }, bare = { .type = MSG_REPLY };
+
+        message_set_result(&m, MEMCR_ERR_NO_PROCESS, -ESRCH, "no process 42");
+        cr_assert(MESSAGE_HAS(&m, TAG_RESULT) && MESSAGE_HAS(&m, TAG_ERRNO) && MESSAGE_HAS(&m, TAG_MESSAGE));
+        cr_assert_eq(m.result, MEMCR_ERR_NO_PROCESS);
+        cr_assert_eq(m.error, (uint32_t) ESRCH);
+        cr_assert_str_eq(m.message, "no process 42");
+        message_set_result(&m, MEMCR_ERR_TIMEOUT, ETIMEDOUT, "late");
+        cr_assert_eq(m.result, MEMCR_ERR_TIMEOUT);
+        cr_assert_eq(m.error, (uint32_t) ETIMEDOUT);
+        cr_assert_str_eq(m.message, "late");
+
+        message_set_result(&bare, MEMCR_OK, 0, NULL);
+        cr_assert_eq(bare.present, UINT64_C(1) << TAG_RESULT);
+        cr_assert_eq(bare.result, MEMCR_OK);
+        message_done(&m);
+        message_done(&bare);
+}
+
 /* A limit of memcrd's reached is "busy": try again later. */
 Test(protocol, limit_is_busy) {
         cr_assert_eq(memcr_result_from_errno(-EUSERS), MEMCR_ERR_BUSY);

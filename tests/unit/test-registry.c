@@ -112,3 +112,22 @@ Test(registry, info_and_ended_records) {
         cr_assert_null(registry_find_ended(&d.m.registry, target + 1));
         cr_assert_str_eq(entry_state_to_string(e->state), "frozen");
 }
+
+/* An operation that is over lets go of the entry it was under way on, and
+ * only of that one. */
+Test(registry, an_operation_done_lets_go_of_its_entry) {
+        pid_t target = unit_daemon_child(&d);
+        Entry *e = add(target);
+        int op, other;
+
+        e->op = &op;
+        e->rebuilding = true;
+        registry_op_done(&d.m.registry, target, &other);
+        cr_assert_eq(e->op, &op);
+        cr_assert(e->rebuilding);
+        registry_op_done(&d.m.registry, target + 1, &op);
+        cr_assert_eq(e->op, &op);
+        registry_op_done(&d.m.registry, target, &op);
+        cr_assert_null(e->op);
+        cr_assert_not(e->rebuilding);
+}
