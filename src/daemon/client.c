@@ -614,6 +614,27 @@ static void log_refusal(Manager *m, const struct ucred *u, const char *text) {
         limits_log(u->uid, u->pid, 0, "connections", buf);
 }
 
+/* Connections of uid whose peers have closed them, while the loop has not
+ * got to their hangups or to freeing them yet (a client that just let go of
+ * many connections, then opened one): they no longer count against a limit.
+ * Called from the listening socket's handler, never from a client's own. */
+static unsigned forget_gone_clients(Manager *m, uid_t uid) {
+        unsigned n = 0;
+        Client *next;
+
+        for (Client *c = m->clients; c; c = next) {
+                next = c->next;
+                if (c->creds.uid != uid || c->refusal)
+                        continue;
+                /* Closed and about to be freed, or closed by the peer. */
+                if (!c->free_source && !conn_peer_gone(c->conn))
+                        continue;
+                client_free(c);
+                n++;
+        }
+        return n;
+}
+
 static int client_new(Manager *m, int fd) {
         _cleanup_close_ int cfd = fd;
         struct ucred u;
@@ -626,6 +647,8 @@ static int client_new(Manager *m, int fd) {
                 return log_debug_errno(r, "cannot identify a connecting peer: %m");
 
         r = limits_check_connection(m, u.uid, refusal, sizeof(refusal));
+        if (r < 0 && forget_gone_clients(m, u.uid) > 0)
+                r = limits_check_connection(m, u.uid, refusal, sizeof(refusal));
         if (r < 0) {
                 log_refusal(m, &u, refusal);
                 /* Kept (a few of them, briefly) to be told why, else closed. */

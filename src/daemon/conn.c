@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <endian.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -290,4 +291,12 @@ void conn_close_after_flush(Conn *c) {
         }
         (void) shutdown(c->fd, SHUT_RD);
         update_events(c);
+}
+
+bool conn_peer_gone(Conn *c) {
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+        /* POLLHUP only when both directions are shut: a peer that only
+         * stopped writing (shutdown(SHUT_WR)) still waits for its answer. */
+        return c->closed || (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)));
 }

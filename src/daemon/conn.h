@@ -60,3 +60,5 @@ int conn_send_raw(Conn *c, const void *p, size_t n);
 void conn_pause(Conn *c, bool paused);
 /* Close once everything queued has been written. */
 void conn_close_after_flush(Conn *c);
+/* Has the peer closed its end, though the loop has not dispatched that yet? */
+bool conn_peer_gone(Conn *c);

@@ -73,28 +73,27 @@ int setup_listen(Manager *m, const ManagerConfig *cfg) {
         if (!cfg->listen)
                 return log_error_errno(-EINVAL, "no socket passed in by systemd and no --listen=PATH given");
 
-        m->listen_fd = unix_listen(cfg->listen, cfg->socket_mode, 128);
-        if (m->listen_fd < 0)
-                return log_error_errno(m->listen_fd, "cannot listen on %s: %m", cfg->listen);
-        m->listen_path = strdup(cfg->listen);
-        if (!m->listen_path)
-                return log_oom();
-        if (cfg->socket_group) {
-                struct group *g = getgrnam(cfg->socket_group);
-                char *end;
-                gid_t gid = (gid_t) strtoul(cfg->socket_group, &end, 10);
-                if (g)
-                        gid = g->gr_gid;
-                else if (*end)
-                        return log_error_errno(-ESRCH, "no such group: %s", cfg->socket_group);
-                if (chown(cfg->listen, (uid_t) -1, gid) < 0)
-                        return log_error_errno(-errno, "cannot give %s to group %s: %m", cfg->listen,
-                                               cfg->socket_group);
-        }
         /* Others must not get in through a mode that lets them. */
         if (cfg->socket_mode & 0006)
                 return log_error_errno(-EPERM, "socket mode %04o would let every user in; refusing",
                                        cfg->socket_mode);
+        gid_t gid = (gid_t) -1;
+        if (cfg->socket_group) {
+                struct group *g = getgrnam(cfg->socket_group);
+                char *end;
+                gid = (gid_t) strtoul(cfg->socket_group, &end, 10);
+                if (g)
+                        gid = g->gr_gid;
+                else if (*end)
+                        return log_error_errno(-ESRCH, "no such group: %s", cfg->socket_group);
+        }
+        m->listen_fd = unix_listen(cfg->listen, cfg->socket_mode, gid, 128);
+        if (m->listen_fd < 0)
+                return log_error_errno(m->listen_fd, "cannot listen on %s%s%s: %m", cfg->listen,
+                                       cfg->socket_group ? " for group " : "", cfg->socket_group ?: "");
+        m->listen_path = strdup(cfg->listen);
+        if (!m->listen_path)
+                return log_oom();
         return 0;
 }
 

@@ -45,7 +45,7 @@ int unix_connect(const char *path, int flags) {
         return TAKE_FD(fd);
 }
 
-int unix_listen(const char *path, mode_t mode, int backlog) {
+int unix_listen(const char *path, mode_t mode, gid_t gid, int backlog) {
         _cleanup_close_ int fd = -EBADF;
         struct sockaddr_un sa;
         socklen_t len;
@@ -74,6 +74,10 @@ int unix_listen(const char *path, mode_t mode, int backlog) {
         r = bind(fd, (struct sockaddr *) &sa, len);
         umask(old);
         if (r < 0)
+                return -errno;
+        /* Owner and mode before listen(): nobody gets in while they are not
+         * yet what they will be. */
+        if (gid != (gid_t) -1 && chown(path, (uid_t) -1, gid) < 0)
                 return -errno;
         if (chmod(path, mode) < 0)
                 return -errno;

@@ -7,7 +7,9 @@
 
 /* A stream socket bound to path (an existing stale socket is replaced if
  * nobody listens on it; -EADDRINUSE if somebody does), mode applied. */
-int unix_listen(const char *path, mode_t mode, int backlog);
+/* Bound to path (a stale socket there is replaced), given to group gid
+ * ((gid_t) -1: left alone) with mode, then listening. */
+int unix_listen(const char *path, mode_t mode, gid_t gid, int backlog);
 /* Connect to path; flags e.g. SOCK_NONBLOCK. */
 int unix_connect(const char *path, int flags);
 

@@ -176,7 +176,7 @@ static int setup(Watch *w, char *path, size_t size) {
 
         snprintf(path, size, "%s/%i.sock", w->runtime_dir, w->pid);
         w->socket_path = path;
-        w->listen_fd = unix_listen(path, 0600, 16);
+        w->listen_fd = unix_listen(path, 0600, (gid_t) -1, 16);
         if (w->listen_fd < 0)
                 return log_error_errno(w->listen_fd, "cannot listen on %s: %m", path);
 
