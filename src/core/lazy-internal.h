@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 
 #include "item-set.h"
+#include "lazy-keeper.h"
 #include "lazy.h"
 
 #define LAZY_MAX_WORKERS 8
@@ -34,6 +35,7 @@ struct LazyRestore {
         pid_t pid;
         Tracee *tracee; /* every task followed (tags: their Space), once the target runs */
         bool kill_on_failure; /* starting: the target can no longer run without us */
+        LazyKeeper keeper;    /* holds the target's userfaultfd should we die */
 
         pthread_rwlock_t lock; /* write: items change shape; read: copies */
         Space **spaces;

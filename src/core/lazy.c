@@ -75,6 +75,7 @@ static bool target_gone(LazyRestore *l) {
 /* Everything is in: unregister (by closing), and let every task go. */
 static void release_all(LazyRestore *l) {
         lazy_stop_workers(l);
+        lazy_keeper_stop(&l->keeper);
         for (size_t k = 0; k < l->n_spaces; k++)
                 lazy_space_close(l, l->spaces[k]);
         for (size_t i = 0; i < l->tracee->n_threads; i++)
@@ -89,6 +90,7 @@ static void kill_all(LazyRestore *l) {
         /* Each task is a member of a process we must not let run with pages
          * missing. */
         tracee_follow_kill(l->tracee);
+        lazy_keeper_stop(&l->keeper);
         for (size_t k = 0; k < l->n_spaces; k++)
                 lazy_space_close(l, l->spaces[k]);
         l->released = true;
@@ -200,6 +202,7 @@ static int write_eagerly(LazyRestore *l, const EagerSet *e) {
 
 /* Everything but the target and its Frozen. */
 static void free_resources(LazyRestore *l) {
+        lazy_keeper_stop(&l->keeper);
         lazy_spaces_free(l);
         free(l->retries);
         safe_close(l->epoll_fd);
@@ -238,6 +241,7 @@ static int lazy_new(Frozen *f, LazyRestore **ret) {
         l->dump = f->dump;
         l->pid = f->pid;
         l->epoll_fd = l->timer_fd = -EBADF;
+        l->keeper = LAZY_KEEPER_NULL;
         pthread_rwlock_init(&l->lock, NULL);
         pthread_mutex_init(&l->wait_lock, NULL);
         pthread_cond_init(&l->wait_cond, NULL);
@@ -401,6 +405,10 @@ int lazy_restore_start(Frozen *f, const LazyOptions *o, LazyRestore **ret) {
         r = take_userfaultfd(l, o, &main_space);
         if (r < 0)
                 return r;
+        /* Before anything is registered with it. */
+        r = lazy_keeper_start(f->pidfd, main_space->uffd, &l->keeper);
+        if (r < 0)
+                return log_debug_errno(r, "no keeper for the userfaultfd of %i: %m", f->pid);
 
         /* What the target needs before it may run is written first, while
          * nothing is registered yet (a write into a registered missing page

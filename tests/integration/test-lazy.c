@@ -421,6 +421,10 @@ Test(lazy, tracer_killed_while_streaming_kills_the_target) {
         cr_assert_eq(waitpid(t.pid, &st, 0), t.pid);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "target was not killed (status %x)", st);
         t.reaped = true;
+        /* Killed before it could answer: had it run on after its server died,
+         * it would have found zero pages where its memory was missing. */
+        char line[512];
+        cr_assert_null(fgets(line, sizeof(line), t.out), "the target ran on without its server: %s", line);
         target_stop(&t);
 }
 
