@@ -82,7 +82,9 @@ int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret) {
                 return -errno;
         s0 = sv[0];
         s1 = sv[1];
-        if (pipe2(pp, O_CLOEXEC) < 0)
+        /* A socket rather than a pipe: telling a keeper that has gone
+         * already (the target died) must not raise SIGPIPE. */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pp) < 0)
                 return -errno;
         d0 = pp[0];
         d1 = pp[1];
@@ -119,7 +121,7 @@ int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret) {
         memcpy(CMSG_DATA(c), &uffd, sizeof(int));
         if (sendmsg(s0, &msg, MSG_NOSIGNAL) != 1) {
                 int r = -errno;
-                (void) write(d1, "x", 1); /* let it go */
+                (void) send(d1, "x", 1, MSG_NOSIGNAL); /* let it go */
                 return log_debug_errno(r, "cannot hand the userfaultfd to its keeper: %m");
         }
         *ret = (LazyKeeper) { .sock = TAKE_FD(s0), .done = TAKE_FD(d1) };
@@ -128,7 +130,7 @@ int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret) {
 
 void lazy_keeper_stop(LazyKeeper *k) {
         if (k->done >= 0)
-                (void) !write(k->done, "d", 1);
+                (void) send(k->done, "d", 1, MSG_NOSIGNAL);
         k->done = safe_close(k->done);
         k->sock = safe_close(k->sock);
 }

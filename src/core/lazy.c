@@ -29,7 +29,7 @@ static void on_task_event(Tracee *t, TraceeThread *th, TraceeFollowEvent ev, int
         case TRACEE_FOLLOW_EXIT:
                 /* How the process ended: the first of its threads to report
                  * says (a fatal signal ends them all). */
-                if (s == l->spaces[0] && !l->exited) {
+                if (s == l->spaces[0] && !th->vforked && !l->exited) {
                         l->exited = true;
                         l->exit_status = status;
                         l->exited_at = now_usec(CLOCK_MONOTONIC);
@@ -48,6 +48,14 @@ static void on_task_event(Tracee *t, TraceeThread *th, TraceeFollowEvent ev, int
         case TRACEE_FOLLOW_THREAD:
                 break; /* shares its parent's */
         case TRACEE_FOLLOW_EXEC:
+                if (th->vforked) {
+                        /* A process that borrowed its parent's memory (vfork(),
+                         * posix_spawn()) runs a new program in memory of its
+                         * own: the parent's, which we still fill, stays. */
+                        th->vforked = false;
+                        th->tag = NULL;
+                        break;
+                }
                 /* A new program: the memory we were filling is gone. */
                 if (s) {
                         pthread_rwlock_wrlock(&l->lock);

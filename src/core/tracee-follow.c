@@ -47,7 +47,8 @@ static void follow_new_task(Tracee *t, size_t i, int ev, tracee_follow_t cb, voi
         TraceeThread *th = &t->threads[t->n_threads - 1];
         th->tag = t->threads[i].tag;
         th->stopped = true; /* it starts in a stop, reported in time */
-        th->leader = ev == PTRACE_EVENT_FORK;
+        th->leader = ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK;
+        th->vforked = ev == PTRACE_EVENT_VFORK;
         cb(t, th, ev == PTRACE_EVENT_FORK ? TRACEE_FOLLOW_FORK : TRACEE_FOLLOW_THREAD, 0, userdata);
 }
 

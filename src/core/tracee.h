@@ -30,6 +30,8 @@ typedef struct TraceeThread {
         bool gone;    /* exited while we held it, or released */
         bool reaped;  /* its exit was collected, or it was let go while followed (not ours to collect) */
         bool leader;  /* followed: leads its thread group (collected after the others) */
+        bool vforked; /* followed: a process of its own that shares its parent's address
+                       * space until it runs a new program or exits (vfork(), posix_spawn()) */
         void *tag;    /* followed: the caller's, inherited by the tasks it creates */
 } TraceeThread;
 
@@ -121,7 +123,8 @@ typedef enum TraceeFollowEvent {
         TRACEE_FOLLOW_EXIT,   /* th ended; status as waitpid() reports it */
         TRACEE_FOLLOW_FORK,   /* th is a new process, forked (tag: its parent's) */
         TRACEE_FOLLOW_THREAD, /* th is a new thread, or vfork()ed (shares the address space) */
-        TRACEE_FOLLOW_EXEC,   /* th runs a new program */
+        TRACEE_FOLLOW_EXEC,   /* th runs a new program (a vforked one: in an address space
+                               * of its own from now on, its parent's stays) */
 } TraceeFollowEvent;
 
 typedef void (*tracee_follow_t)(Tracee *t, TraceeThread *th, TraceeFollowEvent ev, int status, void *userdata);

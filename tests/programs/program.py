@@ -10,12 +10,17 @@
 #            or FAIL <reason>
 #   quit        BYE
 #
-# usage: program.py ENTRIES THREADS BLOB_MIB
+# usage: program.py ENTRIES THREADS BLOB_MIB [SPAWN_MS]
+#
+# With SPAWN_MS, one more thread starts /bin/true every SPAWN_MS ms with
+# subprocess (vfork() and exec, in python3 on Linux: a child that borrows the
+# process's memory until it runs the new program).
 
 import hashlib
 import os
 import random
 import select
+import subprocess
 import sys
 import threading
 import time
@@ -23,6 +28,7 @@ import time
 ENTRIES = int(sys.argv[1])
 THREADS = int(sys.argv[2])
 BLOB_MIB = int(sys.argv[3])
+SPAWN_MS = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 
 
 def value(i):
@@ -82,8 +88,20 @@ def worker(idx):
         time.sleep(0.01)
 
 
+def spawner(idx):
+    while not stop:
+        r = subprocess.run(["/bin/true"])
+        if r.returncode != 0:
+            error("spawner: /bin/true returned %d" % r.returncode)
+        ticks[idx] += 1
+        time.sleep(SPAWN_MS / 1000)
+
+
 reference = digest()
 threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(THREADS)]
+if SPAWN_MS:
+    ticks.append(0)
+    threads.append(threading.Thread(target=spawner, args=(THREADS,), daemon=True))
 for t in threads:
     t.start()
 print("READY", reference, flush=True)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Real programs, not written for memcr, frozen and restored through a private
-# memcrd and memcrctl: python3, perl, node, redis-server, a JVM and a Go
+# memcrd and memcrctl: python3 (also starting a program every 10 ms), perl, node, redis-server, a JVM and a Go
 # program from the distribution's packages, and a statically linked
 # multi-threaded C program (8 threads, and 300). Each case runs CYCLES eager
 # and CYCLES lazy restores; after every one the program checks its own state
@@ -30,7 +30,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-ALL_CASES=(python3 perl node redis static static-300 go java)
+ALL_CASES=(python3 python3-spawn perl node redis static static-300 go java)
 
 if [[ ${1:-} == --list ]]; then
         printf '%s\n' "${ALL_CASES[@]}"
@@ -524,6 +524,13 @@ case_python3() {
         need "$PYTHON3" || return 0
         # 1M dict entries, 8 threads, 64 MiB bytearray.
         PYTHONDONTWRITEBYTECODE=1 run_program python3 "$PYTHON3" "$HERE/program.py" 1000000 8 64
+}
+
+case_python3-spawn() {
+        need "$PYTHON3" || return 0
+        # 200k dict entries, 2 threads, 32 MiB, and /bin/true started every
+        # 10 ms (vfork() and exec while the memory streams back).
+        PYTHONDONTWRITEBYTECODE=1 run_program python3-spawn "$PYTHON3" "$HERE/program.py" 200000 2 32 10
 }
 
 case_perl() {
