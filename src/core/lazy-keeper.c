@@ -3,7 +3,6 @@
 /* The keeper of a lazy restore's userfaultfd (see lazy-keeper.h). */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -95,9 +94,10 @@ int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret) {
         if (child < 0)
                 return -errno;
         if (child == 0) {
-                if (fork() == 0)
+                pid_t keeper = fork();
+                if (keeper == 0)
                         keeper_run(s1, d0, target_pidfd);
-                _exit(0);
+                _exit(keeper < 0 ? 1 : 0);
         }
         if (waitpid(child, &st, 0) != child)
                 return -errno;
