@@ -4,6 +4,7 @@
  * threads, and every task they create, stay traced until let go. */
 
 #include <errno.h>
+#include <linux/kcmp.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -48,8 +49,13 @@ static void follow_new_task(Tracee *t, size_t i, int ev, tracee_follow_t cb, voi
         th->tag = t->threads[i].tag;
         th->stopped = true; /* it starts in a stop, reported in time */
         th->leader = ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK;
-        th->vforked = ev == PTRACE_EVENT_VFORK;
-        cb(t, th, ev == PTRACE_EVENT_FORK ? TRACEE_FOLLOW_FORK : TRACEE_FOLLOW_THREAD, 0, userdata);
+        /* A child that shares its parent's memory: vfork(), or a clone() with
+         * CLONE_VM and SIGCHLD (reported as a fork). */
+        th->vforked = ev == PTRACE_EVENT_VFORK ||
+                      (ev == PTRACE_EVENT_FORK &&
+                       syscall(SYS_kcmp, t->threads[i].tid, th->tid, KCMP_VM, 0, 0) == 0);
+        cb(t, th, ev == PTRACE_EVENT_FORK && !th->vforked ? TRACEE_FOLLOW_FORK : TRACEE_FOLLOW_THREAD, 0,
+           userdata);
 }
 
 /* Everything thread i reports, until it has nothing more to say. */
