@@ -86,8 +86,10 @@ static void release_all(LazyRestore *l) {
         lazy_keeper_stop(&l->keeper);
         for (size_t k = 0; k < l->n_spaces; k++)
                 lazy_space_close(l, l->spaces[k]);
-        for (size_t i = 0; i < l->tracee->n_threads; i++)
-                tracee_follow_release(l->tracee, &l->tracee->threads[i]);
+        /* Newest first: a vfork()ed child before its parent, which cannot
+         * stop while it waits for the child to start its program. */
+        for (size_t i = l->tracee->n_threads; i > 0; i--)
+                tracee_follow_release(l->tracee, &l->tracee->threads[i - 1]);
         l->released = true;
         if (l->complete_at == 0)
                 l->complete_at = now_usec(CLOCK_MONOTONIC);
@@ -120,9 +122,9 @@ static void release_children(LazyRestore *l) {
                         pthread_rwlock_wrlock(&l->lock);
                         lazy_space_close(l, s);
                         pthread_rwlock_unlock(&l->lock);
-                        for (size_t i = 0; i < l->tracee->n_threads; i++)
-                                if (l->tracee->threads[i].tag == s)
-                                        tracee_follow_release(l->tracee, &l->tracee->threads[i]);
+                        for (size_t i = l->tracee->n_threads; i > 0; i--) /* newest first */
+                                if (l->tracee->threads[i - 1].tag == s)
+                                        tracee_follow_release(l->tracee, &l->tracee->threads[i - 1]);
                 }
         }
 }

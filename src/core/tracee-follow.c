@@ -118,6 +118,24 @@ void tracee_follow(Tracee *t, tracee_follow_t cb, void *userdata) {
                 follow_thread(t, i, cb, userdata);
 }
 
+/* A task created by one we are letting go (a fork, vfork or thread that was
+ * attached on its creation): let it go too, once it is in its first stop.
+ * Left traced, it would never run (a vfork parent would wait for it for
+ * ever) and our exit would kill it. */
+static void release_new_task(pid_t tid, usec_t deadline) {
+        while (now_usec(CLOCK_MONOTONIC) < deadline) {
+                int st;
+                pid_t p = waitpid(tid, &st, __WALL | WNOHANG);
+                if (p == 0) {
+                        usleep_safe(200);
+                        continue;
+                }
+                if (p > 0 && WIFSTOPPED(st))
+                        (void) ptrace(PTRACE_DETACH, tid, 0, 0);
+                return;
+        }
+}
+
 void tracee_follow_release(Tracee *t, TraceeThread *th) {
         (void) t;
 
@@ -148,6 +166,10 @@ void tracee_follow_release(Tracee *t, TraceeThread *th) {
                 else if (ev == PTRACE_EVENT_STOP || ev == 0)
                         (void) ptrace(PTRACE_DETACH, th->tid, 0, 0);
                 else {
+                        unsigned long child = 0;
+                        if ((ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK || ev == PTRACE_EVENT_CLONE) &&
+                            ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &child) >= 0 && child > 0)
+                                release_new_task((pid_t) child, deadline);
                         (void) ptrace(PTRACE_CONT, th->tid, 0, 0);
                         continue;
                 }
