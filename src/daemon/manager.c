@@ -94,9 +94,21 @@ Manager *manager_free(Manager *m) {
         return mfree(m);
 }
 
+static bool manager_is_idle(Manager *m) {
+        return m->n_clients == 0 && m->n_operations == 0 && m->n_rebuilds == 0;
+}
+
 static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
+        /* The timer may have been due in the same wait as a connection that
+         * was accepted before it ran (and before on_event_done() could turn
+         * it off): exiting now would drop that caller. Idle again later,
+         * the timer starts again. */
+        if (!manager_is_idle(m)) {
+                m->idle = false;
+                return 0;
+        }
         log_info("idle, exiting; %zu frozen process(es) stay with their watchers", m->registry.n_entries);
         return sd_event_exit(m->event, 0);
 }
@@ -106,7 +118,7 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
  * waited for the start-up to settle go on. */
 static int on_event_done(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
-        bool idle = m->n_clients == 0 && m->n_operations == 0 && m->n_rebuilds == 0;
+        bool idle = manager_is_idle(m);
 
         if (m->waiting && manager_registry_settled(m))
                 client_resume_waiting(m);

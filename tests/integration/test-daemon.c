@@ -285,6 +285,67 @@ Test(daemon, socket_activated_exits_when_idle) {
         verify(&t);
 }
 
+/* A caller connects just as memcrd's idle timer falls due (the rounds step
+ * across the moment it does): the caller is answered, by this memcrd or, if
+ * it exited without taking the connection, by the next one on the same
+ * socket (held here as systemd holds it). Before, memcrd could take the
+ * connection and then exit with it: the caller got "connection reset". */
+Test(daemon, idle_exit_never_drops_a_caller) {
+        const char *const extra[] = { "--idle-timeout=1", NULL };
+        unsigned exited = 0, rounds = 0;
+        Message m = {};
+
+        cr_assert_eq(daemon_start_held(&d, extra), 0);
+        cr_assert_eq(daemon_request(&d, MSG_STATUS, getpid(), 0, &m), 0, "memcrd did not answer");
+        message_done(&m);
+        /* The timer runs from the end of the last request, for 1 s plus
+         * up to 250 ms (sd-event's default accuracy). */
+        for (unsigned delay_ms = 960; delay_ms <= 1290; delay_ms += 30, rounds++) {
+                Message req = { .type = MSG_STATUS };
+                int st;
+
+                usleep(delay_ms * 1000);
+                int fd = daemon_connect(&d);
+                cr_assert_geq(fd, 0);
+                message_set_u32(&req, TAG_PID, (uint32_t) getpid());
+                /* A connection memcrd took and dropped: EPIPE here. */
+                int r = daemon_send(fd, &req);
+                message_done(&req);
+
+                /* Answered, dropped, or memcrd exits (within 2 s). */
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                bool answered = false, gone = false;
+                for (int w = 0; r >= 0 && w < 100 && !gone; w++) {
+                        if (poll(&p, 1, 20) == 1) {
+                                answered = !(p.revents & (POLLERR | POLLHUP));
+                                break;
+                        }
+                        gone = waitpid(d.pid, &st, WNOHANG) == d.pid;
+                }
+                for (int w = 0; !answered && !gone && w < 100; w++) {
+                        usleep(20 * 1000);
+                        gone = waitpid(d.pid, &st, WNOHANG) == d.pid;
+                }
+                if (gone) {
+                        /* Exited: the connection waits in the backlog, unless
+                         * memcrd took it along. */
+                        d.pid = -1;
+                        exited++;
+                        cr_assert_eq(daemon_start_held(&d, extra), 0);
+                }
+                cr_assert(r >= 0, "after %u ms: the caller could not send, memcrd had dropped it (%s)", delay_ms,
+                          strerror(-r));
+                cr_assert_eq(daemon_recv(fd, &m), 0, "after %u ms: the caller was dropped", delay_ms);
+                cr_assert_eq(m.type, MSG_REPLY);
+                cr_assert_eq(m.result, MEMCR_ERR_NOT_FROZEN, "after %u ms: %s", delay_ms,
+                             memcr_result_to_string(m.result));
+                message_done(&m);
+                close(fd);
+        }
+        cr_log_info("%u callers around the idle timeout: memcrd exited %u times without taking one; all answered",
+                    rounds, exited);
+}
+
 Test(daemon, memcr_client_protocol) {
         Target t;
         int32_t v = 99;

@@ -23,7 +23,7 @@ const char *memcrd_binary(void) {
 }
 
 int daemon_setup(Daemon *d) {
-        *d = (Daemon) { .pid = -1 };
+        *d = (Daemon) { .pid = -1, .held_fd = -1 };
         strcpy(d->dir, "/tmp/memcrd-test-XXXXXX");
         if (!mkdtemp(d->dir))
                 return -errno;
@@ -110,6 +110,68 @@ int daemon_start(Daemon *d, bool socket_activate, const char *const *extra) {
         return wait_for_socket(d);
 }
 
+int daemon_start_held(Daemon *d, const char *const *extra) {
+        char a_runtime[160], a_state[160];
+        const char *argv[48];
+        size_t n = 0;
+
+        if (d->held_fd < 0) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                if (fd < 0)
+                        return -errno;
+                if (strlen(d->sock) >= sizeof(sa.sun_path)) {
+                        close(fd);
+                        return -ENAMETOOLONG;
+                }
+                memcpy(sa.sun_path, d->sock, strlen(d->sock) + 1);
+                (void) unlink(d->sock);
+                if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+                        int r = -errno;
+                        close(fd);
+                        return r;
+                }
+                d->held_fd = fd;
+        }
+        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s", d->runtime);
+        snprintf(a_state, sizeof(a_state), "--state-dir=%s", d->state);
+        argv[n++] = memcrd_binary();
+        argv[n++] = a_runtime;
+        argv[n++] = a_state;
+        argv[n++] = "--polkit=no";
+        for (size_t i = 0; extra && extra[i] && n < 46; i++)
+                argv[n++] = extra[i];
+        argv[n] = NULL;
+
+        d->pid = fork();
+        if (d->pid < 0)
+                return -errno;
+        if (d->pid == 0) {
+                char pid[32];
+                int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+                if (fd < 0)
+                        _exit(126);
+                /* dup2() onto itself would keep close-on-exec. */
+                if (d->held_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(d->held_fd, 3) < 0)
+                        _exit(126);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                int devnull = open("/dev/null", O_RDONLY);
+                dup2(devnull, 0);
+                snprintf(pid, sizeof(pid), "%i", (int) getpid());
+                setenv("LISTEN_PID", pid, 1);
+                setenv("LISTEN_FDS", "1", 1);
+                unsetenv("LISTEN_FDNAMES");
+                unsetenv("JOURNAL_STREAM");
+                unsetenv("INVOCATION_ID");
+                execvp(argv[0], (char **) argv);
+                _exit(127);
+        }
+        return 0;
+}
+
 int daemon_stop(Daemon *d, int sig) {
         int st = 0;
 
@@ -127,6 +189,9 @@ void daemon_cleanup(Daemon *d) {
 
         if (d->pid > 0)
                 daemon_stop(d, SIGKILL);
+        if (d->held_fd >= 0)
+                close(d->held_fd);
+        d->held_fd = -1;
         if (!d->dir[0])
                 return;
         if (getenv("MEMCR_TEST_KEEP")) {

@@ -19,6 +19,7 @@ typedef struct Daemon {
         char log[128];
         char runtime[128];
         char state[128];
+        int held_fd; /* the listening socket held as systemd holds it, or -1 */
 } Daemon;
 
 /* Paths of the built programs: $MEMCRD, $MEMCR_WATCH, $MEMCRCTL. */
@@ -28,6 +29,10 @@ const char *memcrd_binary(void);
  * With socket_activate, run it under systemd-socket-activate. */
 int daemon_setup(Daemon *d);
 int daemon_start(Daemon *d, bool socket_activate, const char *const *extra);
+/* Start memcrd on a listening socket the test holds, the way systemd holds
+ * it: a connection memcrd leaves in the backlog when it exits stays there
+ * for the next memcrd started this way. */
+int daemon_start_held(Daemon *d, const char *const *extra);
 /* Signal it and wait for it to exit; returns its exit status (or 128+sig). */
 int daemon_stop(Daemon *d, int sig);
 /* Remove everything (after stopping). */
