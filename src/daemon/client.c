@@ -382,6 +382,14 @@ static int dispatch(Client *c, PolicyOp op) {
 
         switch (op) {
         case POLICY_OP_CHECKPOINT:
+                /* Nobody would be told, and nobody waits for the process to
+                 * be frozen: it is not. (A requester that only stopped
+                 * writing still waits for its answer.) */
+                if (conn_peer_gone(c->conn)) {
+                        log_info("requester of the checkpoint of %i went away before it began; not starting it",
+                                 pid);
+                        return 0;
+                }
                 r = proc_identity_to_string(&c->target_identity, identity, sizeof(identity));
                 if (r < 0)
                         return r;

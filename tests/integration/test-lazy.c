@@ -239,12 +239,6 @@ static void finish(LazyRestore *l, Target *t) {
         lazy_restore_free(l);
 }
 
-/* An eager restore of 1 GiB takes half a second and more here. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RESUME_LIMIT_MS 200
-#else
-#define RESUME_LIMIT_MS 50
-#endif
 #define RESUME_CYCLES 3
 
 static int cmp_u64(const void *a, const void *b) {
@@ -252,18 +246,19 @@ static int cmp_u64(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-/* From the restore request to the first instruction the target runs, as the
- * target itself saw it (a thread that notices the end of every long pause).
- * Three cycles; the median must stay far below what any eager restore of
- * this size takes. The figure itself (10 ms is the goal) is measured and
- * printed by memcr-bench: on a loaded 2-core machine the scheduler alone
- * adds a time slice (3 ms) to some cycles, which a timed test cannot
- * tell from a regression. */
+/* The target runs again before its memory is back: when it has been seen
+ * running (a thread that notices the end of every long pause), most of its
+ * bytes are still to come. Three cycles. The time from the request to the
+ * first instruction is printed here and measured by memcr-bench (10 ms is
+ * the goal): on a loaded 2-core machine the scheduler alone adds time
+ * slices to some cycles, which a timed test cannot tell from a
+ * regression. */
 static void resumes_at_once(const char *mmap_arg) {
         const char *args[] = { mmap_arg, "--heap=64", "--threads=4", "--prot-none=1", "--readonly=1",
                                "--file-private=2", "--stamp", NULL };
         uint64_t delays[RESUME_CYCLES];
         unsigned seen = 0, measured = 0;
+        double most_back = 0;
         Target t;
         Command c;
 
@@ -306,11 +301,21 @@ static void resumes_at_once(const char *mmap_arg) {
                         log_threads(t.pid);
                         cr_assert(!known_bugs(), "the target did not notice it was frozen: %s", c.line);
                 } else {
+                        LazyProgress p;
+
+                        /* Read after the target was seen running: at most
+                         * this much was back when it ran. */
+                        lazy_restore_progress(l, &p);
+                        cr_assert_lt(p.done_bytes, p.total_bytes / 2,
+                                     "the target was seen running only with %llu of %llu bytes back",
+                                     (unsigned long long) p.done_bytes, (unsigned long long) p.total_bytes);
+                        most_back = MAX(most_back, (double) p.done_bytes / (double) p.total_bytes);
                         seen = pauses;
                         cr_assert_geq(resumed, requested);
                         delays[measured++] = resumed - requested;
-                        cr_log_info("%s: request to first instruction %.3f ms", mmap_arg,
-                                    (double) (resumed - requested) / 1e6);
+                        cr_log_info("%s: request to first instruction %.3f ms, %.1f%% of its memory back then",
+                                    mmap_arg, (double) (resumed - requested) / 1e6,
+                                    100.0 * (double) p.done_bytes / (double) p.total_bytes);
                 }
 
                 if (cycle < RESUME_CYCLES - 1) {
@@ -325,8 +330,8 @@ static void resumes_at_once(const char *mmap_arg) {
         }
         cr_assert_gt(measured, 0, "no cycle could be timed");
         qsort(delays, measured, sizeof(uint64_t), cmp_u64);
-        cr_assert_leq(delays[measured / 2], RESUME_LIMIT_MS * 1000000ULL, "median %.3f ms from request to running",
-                      (double) delays[measured / 2] / 1e6);
+        cr_log_info("%s: running again %.3f ms (median) after the request, with at most %.1f%% of its memory back",
+                    mmap_arg, (double) delays[measured / 2] / 1e6, 100.0 * most_back);
         target_stop(&t);
 }
 
