@@ -79,6 +79,10 @@ static const char *may_restore(const PolicyInput *in) {
 /* f. For a caller who may know: is the target in the state the operation
  * needs? */
 static PolicyDecision frozen_state(const PolicyInput *in, PolicyDecision allowed) {
+        if (in->op == POLICY_OP_CHECKPOINT && in->target_frozen && in->target_streaming)
+                return decision(POLICY_DENY, -EBUSY,
+                                "target's memory is still streaming back from its lazy restore; try again once it "
+                                "is all back");
         if (in->op == POLICY_OP_CHECKPOINT && in->target_frozen)
                 return decision(POLICY_DENY, -EALREADY, "target is already checkpointed");
         if (in->op != POLICY_OP_CHECKPOINT && !in->target_frozen)

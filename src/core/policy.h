@@ -53,6 +53,7 @@ typedef struct PolicyInput {
          * or anything running memcr's programs): why it is never a target. */
         const char *own_process;
         bool target_frozen;          /* a watcher already holds the target */
+        bool target_streaming;       /* ... running again, its memory streaming back (lazy restore) */
         uid_t frozen_by_uid;         /* uid of the caller that checkpointed it (if target_frozen) */
         bool polkit_available;       /* false: whatever rules 1 and 2 do not allow is denied */
 } PolicyInput;

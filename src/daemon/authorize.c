@@ -252,6 +252,7 @@ int authorize(Client *c, PolicyOp op, pid_t pid, int pidfd, authorize_verdict_t 
                 .target = &target,
                 .daemon_pid = getpid(),
                 .target_frozen = e != NULL,
+                .target_streaming = e && e->state == ENTRY_STREAMING,
                 .frozen_by_uid = e ? e->caller_uid : (uid_t) -1,
                 .polkit_available = m->polkit && m->bus,
         };

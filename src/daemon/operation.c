@@ -456,7 +456,20 @@ int operation_checkpoint(Manager *m, const OperationRequester *who, pid_t pid, i
         int r;
 
         *ret = NULL;
-        if (registry_find(&m->registry, pid)) {
+        e = registry_find(&m->registry, pid);
+        if (e && (e->state == ENTRY_STREAMING || e->state == ENTRY_RESTORING)) {
+                /* Running again (or about to), but its watcher still holds
+                 * what it needs to finish: checkpointed again after that. */
+                snprintf(text, sizeof(text),
+                         e->state == ENTRY_STREAMING
+                                 ? "%i runs again, but its memory is still streaming back from its lazy restore; "
+                                   "try again once it is all back"
+                                 : "%i is being restored; try again once it runs",
+                         pid);
+                answer(who, MEMCR_ERR_BUSY, EBUSY, text);
+                return 0;
+        }
+        if (e) {
                 /* Another request got here first (while this one was being
                  * authorized, which may take a while with polkit). */
                 snprintf(text, sizeof(text), "%i is already being checkpointed or frozen", pid);

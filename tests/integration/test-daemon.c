@@ -493,6 +493,19 @@ Test(daemon, lazy_restore_through_memcrd) {
         cr_log_info("running %llu us after the request", (unsigned long long) m.duration_usec);
         message_done(&m);
 
+        /* Checkpointed again while its memory streams back: busy, and says
+         * why (unless all was back already: then it is frozen again). */
+        cr_assert_eq(daemon_request(&d, MSG_CHECKPOINT, t.pid, 0, &m), 0);
+        if (m.result == MEMCR_OK) {
+                cr_log_warn("the memory was all back before the second checkpoint: not seen busy");
+                message_done(&m);
+                restore(t.pid);
+        } else {
+                expect(&m, MEMCR_ERR_BUSY);
+                cr_assert(m.message && strstr(m.message, "still streaming back"), "%s", m.message ?: "(no text)");
+                message_done(&m);
+        }
+
         /* It runs: it answers, with every byte right, while memory streams in. */
         TargetResult res = {};
         cr_assert_eq(target_check(&t, &res), 0);

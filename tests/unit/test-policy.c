@@ -50,6 +50,7 @@ typedef struct Row {
         TestTarget target;
         bool frozen;
         uid_t frozen_by;
+        bool streaming; /* frozen, restored lazily, memory streaming back */
         bool polkit;
         PolicyVerdict verdict;
         int error;
@@ -232,6 +233,15 @@ static const Row rows[] = {
           DENY(-EALREADY) },
         { "already frozen, by root", CK, C_ROOT, T_USER(ALICE), .frozen = true, .frozen_by = ALICE,
           DENY(-EALREADY) },
+        /* Running again, its memory still streaming back: busy, not frozen. */
+        { "streaming back, by owner", CK, C_ALICE, T_USER(ALICE), .frozen = true, .frozen_by = ALICE,
+          .streaming = true, DENY(-EBUSY) },
+        { "streaming back, by root", CK, C_ROOT, T_USER(ALICE), .frozen = true, .frozen_by = ALICE,
+          .streaming = true, DENY(-EBUSY) },
+        { "streaming back, third user, no polkit", CK, C_CAROL, T_USER(ALICE), .frozen = true,
+          .frozen_by = ALICE, .streaming = true, DENY(-EPERM), R_UIDS },
+        { "streaming back, status by owner", ST, C_ALICE, T_USER(ALICE), .frozen = true, .frozen_by = ALICE,
+          .streaming = true, ALLOW },
         /* Whether another user's process is frozen is not told to those
          * who may not see it: the same denial either way. */
         { "already frozen, third user, polkit", CK, C_CAROL, T_USER(ALICE), .frozen = true,
@@ -280,6 +290,7 @@ static void run(const Row *row, bool polkit, PolicyDecision *ret) {
                                        ? "a watcher process is never a target"
                                        : NULL,
                 .target_frozen = row->frozen,
+                .target_streaming = row->streaming,
                 .frozen_by_uid = row->frozen_by,
                 .polkit_available = polkit,
         };
