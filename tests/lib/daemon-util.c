@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon-util.h"
+#include "socket-util.h"
 
 const char *memcrd_binary(void) {
         const char *p = getenv("MEMCRD");
@@ -55,26 +56,24 @@ static int wait_for_socket(Daemon *d) {
         return -ETIMEDOUT;
 }
 
-int daemon_start(Daemon *d, bool socket_activate, const char *const *extra) {
-        char a_runtime[160], a_state[160], a_listen[160];
+/* Fork memcrd: argv after the memcrd's own directories and --polkit=no
+ * come before, extra after; with held_fd >= 0, that socket is passed in as
+ * systemd passes one (fd 3, LISTEN_FDS). */
+static int spawn(Daemon *d, const char *const *pre, const char *listen_arg, int held_fd,
+                 const char *const *extra) {
+        char a_runtime[160], a_state[160];
         const char *argv[48];
         size_t n = 0;
 
         snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s", d->runtime);
         snprintf(a_state, sizeof(a_state), "--state-dir=%s", d->state);
-        snprintf(a_listen, sizeof(a_listen), "--listen=%s", d->sock);
-        if (socket_activate) {
-                /* systemd-socket-activate binds it afresh. */
-                (void) unlink(d->sock);
-                argv[n++] = "systemd-socket-activate";
-                argv[n++] = "-l";
-                argv[n++] = d->sock;
-        }
+        for (size_t i = 0; pre && pre[i]; i++)
+                argv[n++] = pre[i];
         argv[n++] = memcrd_binary();
         argv[n++] = a_runtime;
         argv[n++] = a_state;
-        if (!socket_activate)
-                argv[n++] = a_listen;
+        if (listen_arg)
+                argv[n++] = listen_arg;
         argv[n++] = "--polkit=no";
         for (size_t i = 0; extra && extra[i] && n < 46; i++)
                 argv[n++] = extra[i];
@@ -87,6 +86,16 @@ int daemon_start(Daemon *d, bool socket_activate, const char *const *extra) {
                 int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 if (fd < 0)
                         _exit(126);
+                if (held_fd >= 0) {
+                        char pid[32];
+                        /* dup2() onto itself would keep close-on-exec. */
+                        if (held_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(held_fd, 3) < 0)
+                                _exit(126);
+                        snprintf(pid, sizeof(pid), "%i", (int) getpid());
+                        setenv("LISTEN_PID", pid, 1);
+                        setenv("LISTEN_FDS", "1", 1);
+                        unsetenv("LISTEN_FDNAMES");
+                }
                 dup2(fd, 1);
                 dup2(fd, 2);
                 int devnull = open("/dev/null", O_RDONLY);
@@ -97,6 +106,21 @@ int daemon_start(Daemon *d, bool socket_activate, const char *const *extra) {
                 execvp(argv[0], (char **) argv);
                 _exit(127);
         }
+        return 0;
+}
+
+int daemon_start(Daemon *d, bool socket_activate, const char *const *extra) {
+        /* systemd-socket-activate binds it afresh. */
+        const char *const activate[] = { "systemd-socket-activate", "-l", d->sock, NULL };
+        char a_listen[160];
+        int r;
+
+        snprintf(a_listen, sizeof(a_listen), "--listen=%s", d->sock);
+        if (socket_activate)
+                (void) unlink(d->sock);
+        r = spawn(d, socket_activate ? activate : NULL, socket_activate ? NULL : a_listen, -1, extra);
+        if (r < 0)
+                return r;
         if (socket_activate) {
                 /* The socket exists once systemd-socket-activate listens. */
                 for (int i = 0; i < 500; i++) {
@@ -111,65 +135,13 @@ int daemon_start(Daemon *d, bool socket_activate, const char *const *extra) {
 }
 
 int daemon_start_held(Daemon *d, const char *const *extra) {
-        char a_runtime[160], a_state[160];
-        const char *argv[48];
-        size_t n = 0;
-
         if (d->held_fd < 0) {
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
+                int fd = unix_listen(d->sock, 0666, (gid_t) -1, 16);
                 if (fd < 0)
-                        return -errno;
-                if (strlen(d->sock) >= sizeof(sa.sun_path)) {
-                        close(fd);
-                        return -ENAMETOOLONG;
-                }
-                memcpy(sa.sun_path, d->sock, strlen(d->sock) + 1);
-                (void) unlink(d->sock);
-                if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-                        int r = -errno;
-                        close(fd);
-                        return r;
-                }
+                        return fd;
                 d->held_fd = fd;
         }
-        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s", d->runtime);
-        snprintf(a_state, sizeof(a_state), "--state-dir=%s", d->state);
-        argv[n++] = memcrd_binary();
-        argv[n++] = a_runtime;
-        argv[n++] = a_state;
-        argv[n++] = "--polkit=no";
-        for (size_t i = 0; extra && extra[i] && n < 46; i++)
-                argv[n++] = extra[i];
-        argv[n] = NULL;
-
-        d->pid = fork();
-        if (d->pid < 0)
-                return -errno;
-        if (d->pid == 0) {
-                char pid[32];
-                int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-                if (fd < 0)
-                        _exit(126);
-                /* dup2() onto itself would keep close-on-exec. */
-                if (d->held_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(d->held_fd, 3) < 0)
-                        _exit(126);
-                dup2(fd, 1);
-                dup2(fd, 2);
-                int devnull = open("/dev/null", O_RDONLY);
-                dup2(devnull, 0);
-                snprintf(pid, sizeof(pid), "%i", (int) getpid());
-                setenv("LISTEN_PID", pid, 1);
-                setenv("LISTEN_FDS", "1", 1);
-                unsetenv("LISTEN_FDNAMES");
-                unsetenv("JOURNAL_STREAM");
-                unsetenv("INVOCATION_ID");
-                execvp(argv[0], (char **) argv);
-                _exit(127);
-        }
-        return 0;
+        return spawn(d, NULL, NULL, d->held_fd, extra);
 }
 
 int daemon_stop(Daemon *d, int sig) {
@@ -203,22 +175,10 @@ void daemon_cleanup(Daemon *d) {
 }
 
 int daemon_connect(const Daemon *d) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd;
+        int fd = unix_connect(d->sock, 0);
 
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return -errno;
-        if (strlen(d->sock) >= sizeof(sa.sun_path)) {
-                close(fd);
-                return -ENAMETOOLONG;
-        }
-        memcpy(sa.sun_path, d->sock, strlen(d->sock) + 1);
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
+                return fd;
         struct timeval tv = { .tv_sec = 120 };
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         return fd;
