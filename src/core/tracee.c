@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "log.h"
 #include "macro.h"
 #include "procfs.h"
@@ -158,13 +159,10 @@ int tracee_seize(pid_t pid, int pidfd, usec_t stop_timeout, Tracee **ret) {
         if (r == 0)
                 return log_debug_errno(-ESRCH, "process %i has exited", pid);
 
-        t = calloc(1, sizeof(Tracee));
+        t = new(Tracee, 1);
         if (!t)
                 return -ENOMEM;
-        t->pid = pid;
-        t->pidfd = pidfd;
-        t->own_pidfd = -EBADF;
-        t->op_timeout = DEFAULT_OP_TIMEOUT;
+        *t = (Tracee) { .pid = pid, .pidfd = pidfd, .own_pidfd = -EBADF, .op_timeout = DEFAULT_OP_TIMEOUT };
 
         /* Seize until a scan taken while every known thread is stopped finds
          * nothing new: stopped threads cannot create threads. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "authorize.h"
 #include "bus-util.h"
 #include "client.h"
@@ -185,15 +186,11 @@ static int ask_polkit(Client *c, PolicyOp op, pid_t pid, const char *rule_reason
         char pid_str[32];
         int r;
 
-        a = calloc(1, sizeof(AuthRequest));
+        a = new(AuthRequest, 1);
         if (!a)
                 return -ENOMEM;
-        a->client = c;
-        a->op = op;
-        a->pid = pid;
-        a->rule_reason = rule_reason;
-        a->cb = cb;
-        a->userdata = userdata;
+        *a = (AuthRequest) { .client = c, .op = op, .pid = pid, .rule_reason = rule_reason, .cb = cb,
+                             .userdata = userdata };
 
         r = sd_bus_message_new_method_call(m->bus, &msg, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",

@@ -70,8 +70,7 @@ Client *client_free(Client *c) {
                 return NULL;
         m = c->manager;
         client_forget_request(c);
-        if (LIST_REMOVE(next, m->clients, c))
-                m->n_clients--;
+        LIST_REMOVE_COUNTED(next, m->clients, m->n_clients, c);
         if (c->refusal && m->n_refused > 0)
                 m->n_refused--;
         conn_free(c->conn);

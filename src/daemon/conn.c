@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "conn.h"
 #include "log.h"
 #include "macro.h"
@@ -203,13 +204,10 @@ int conn_new(sd_event *e, int fd, bool detect_compat, const ConnCallbacks *cb, v
         _cleanup_free_ Conn *c = NULL;
         int r;
 
-        c = calloc(1, sizeof(Conn));
+        c = new(Conn, 1);
         if (!c)
                 return -ENOMEM;
-        c->fd = fd;
-        c->cb = cb;
-        c->userdata = userdata;
-        c->detect_compat = detect_compat;
+        *c = (Conn) { .fd = fd, .cb = cb, .userdata = userdata, .detect_compat = detect_compat };
         r = sd_event_add_io(e, &c->io, fd, EPOLLIN | EPOLLRDHUP, on_io, c);
         if (r < 0)
                 return r;

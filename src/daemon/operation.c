@@ -94,8 +94,7 @@ Operation *operation_free(Operation *op) {
         if (!op)
                 return NULL;
         m = op->manager;
-        if (LIST_REMOVE(next, m->operations, op))
-                m->n_operations--;
+        LIST_REMOVE_COUNTED(next, m->operations, m->n_operations, op);
         registry_op_done(&m->registry, op->pid, op);
         release_handle(&op->who, op);
         for (size_t i = 0; i < op->n_waiters; i++)

@@ -29,8 +29,7 @@ Rebuild *rebuild_free(Rebuild *r) {
         if (!r)
                 return NULL;
         m = r->manager;
-        if (LIST_REMOVE(next, m->rebuilds, r))
-                m->n_rebuilds--;
+        LIST_REMOVE_COUNTED(next, m->rebuilds, m->n_rebuilds, r);
         registry_op_done(&m->registry, r->pid, r);
         watcher_exchange_free(r->exchange);
         return mfree(r);

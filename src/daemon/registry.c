@@ -105,8 +105,7 @@ int registry_add(Registry *r, pid_t pid, int pidfd, EntryState state, uid_t call
 }
 
 void registry_remove(Registry *r, Entry *e) {
-        if (LIST_REMOVE(next, r->entries, e))
-                r->n_entries--;
+        LIST_REMOVE_COUNTED(next, r->entries, r->n_entries, e);
         sd_event_source_disable_unref(e->exit_source);
         sd_event_source_disable_unref(e->watcher_source);
         sd_event_source_disable_unref(e->settle_source);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "conn.h"
 #include "log.h"
 #include "macro.h"
@@ -132,16 +133,12 @@ int watcher_exchange_start(sd_event *e, const char *watch_dir, pid_t pid, const 
         _cleanup_(watcher_exchange_freep) WatcherExchange *x = NULL;
         int r;
 
-        x = calloc(1, sizeof(WatcherExchange));
+        x = new(WatcherExchange, 1);
         if (!x)
                 return -ENOMEM;
-        x->event = e;
-        x->pid = pid;
-        x->cb = cb;
-        x->userdata = userdata;
-        x->pass_fd = pass_fd >= 0 ? fcntl(pass_fd, F_DUPFD_CLOEXEC, 3) : -EBADF;
-        x->watch_dir = strdup(watch_dir);
-        x->request.type = request->type;
+        *x = (WatcherExchange) { .event = e, .pid = pid, .cb = cb, .userdata = userdata,
+                                 .pass_fd = pass_fd >= 0 ? fcntl(pass_fd, F_DUPFD_CLOEXEC, 3) : -EBADF,
+                                 .watch_dir = strdup(watch_dir), .request.type = request->type };
         r = !x->watch_dir || (pass_fd >= 0 && x->pass_fd < 0) ? -ENOMEM
                                                                : message_copy_fields(&x->request, request, ~UINT64_C(0));
         if (r >= 0)

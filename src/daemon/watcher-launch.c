@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "bus-util.h"
 #include "log.h"
 #include "macro.h"
@@ -304,15 +305,11 @@ int watcher_launch(sd_event *e, WatcherConfig *cfg, pid_t target, watcher_ready_
         _cleanup_(watcher_launch_freep) WatcherLaunch *l = NULL;
         int r;
 
-        l = calloc(1, sizeof(WatcherLaunch));
+        l = new(WatcherLaunch, 1);
         if (!l)
                 return -ENOMEM;
-        l->cfg = cfg;
-        l->target = target;
-        l->pipe_fd = -EBADF;
-        l->cb = cb;
-        l->userdata = userdata;
-        l->child_pidfd = -EBADF;
+        *l = (WatcherLaunch) { .cfg = cfg, .target = target, .cb = cb, .userdata = userdata, .pipe_fd = -EBADF,
+                               .child_pidfd = -EBADF };
 
         r = sd_event_add_time_relative(e, &l->timer, CLOCK_MONOTONIC, READY_TIMEOUT, 0, on_timeout, l);
         if (r >= 0)

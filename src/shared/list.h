@@ -28,3 +28,11 @@
                         }                                                                          \
                 _found_;                                                                           \
         })
+
+/* Unlinks item from a list whose length is kept in counter, and counts it
+ * out if it was there. */
+#define LIST_REMOVE_COUNTED(name, head, counter, item)                                             \
+        do {                                                                                       \
+                if (LIST_REMOVE(name, head, item))                                                 \
+                        (counter)--;                                                               \
+        } while (false)

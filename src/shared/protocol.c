@@ -127,6 +127,23 @@ static uint64_t *u64_field(Message *m, FieldTag tag) {
         return field(m, tag, KIND_U64);
 }
 
+/* An integer field: its width on the wire (little-endian), its value. */
+static size_t int_size(FieldKind kind) {
+        return kind == KIND_U32 ? sizeof(uint32_t) : sizeof(uint64_t);
+}
+
+static uint64_t int_get(const Message *m, FieldTag tag) {
+        uint32_t *f = u32_field((Message *) m, tag);
+        return f ? *f : *u64_field((Message *) m, tag);
+}
+
+static void int_set(Message *m, FieldTag tag, uint64_t v) {
+        if (fields[tag].kind == KIND_U32)
+                message_set_u32(m, tag, (uint32_t) v);
+        else
+                message_set_u64(m, tag, v);
+}
+
 void message_done(Message *m) {
         if (!m)
                 return;
@@ -255,18 +272,16 @@ static int encode_fields(const Message *m, Buffer *b, bool nested) {
                 if (!MESSAGE_HAS(m, t))
                         continue;
                 switch (fields[t].kind) {
-                case KIND_U32: {
-                        uint32_t v = htole32(*u32_field((Message *) m, (FieldTag) t));
-                        r = put_field_header(b, (uint16_t) t, sizeof(v));
-                        if (r >= 0)
-                                r = buffer_put(b, &v, sizeof(v));
-                        break;
-                }
+                case KIND_U32:
                 case KIND_U64: {
-                        uint64_t v = htole64(*u64_field((Message *) m, (FieldTag) t));
-                        r = put_field_header(b, (uint16_t) t, sizeof(v));
+                        size_t n = int_size(fields[t].kind);
+                        uint64_t v = int_get(m, (FieldTag) t);
+                        uint8_t le[sizeof(uint64_t)];
+                        for (size_t i = 0; i < n; i++)
+                                le[i] = (uint8_t) (v >> (8 * i));
+                        r = put_field_header(b, (uint16_t) t, n);
                         if (r >= 0)
-                                r = buffer_put(b, &v, sizeof(v));
+                                r = buffer_put(b, le, n);
                         break;
                 }
                 case KIND_STRING: {
@@ -376,20 +391,14 @@ static int decode_fields(const uint8_t *p, size_t size, uint64_t allowed, bool n
                         return -EBADMSG; /* duplicate */
 
                 switch (fields[tag].kind) {
-                case KIND_U32: {
-                        uint32_t v;
-                        if (len != sizeof(v))
-                                return -EBADMSG;
-                        memcpy(&v, p + off, sizeof(v));
-                        message_set_u32(m, (FieldTag) tag, le32toh(v));
-                        break;
-                }
+                case KIND_U32:
                 case KIND_U64: {
-                        uint64_t v;
-                        if (len != sizeof(v))
+                        uint64_t v = 0;
+                        if (len != int_size(fields[tag].kind))
                                 return -EBADMSG;
-                        memcpy(&v, p + off, sizeof(v));
-                        message_set_u64(m, (FieldTag) tag, le64toh(v));
+                        for (size_t i = 0; i < len; i++)
+                                v |= (uint64_t) p[off + i] << (8 * i);
+                        int_set(m, (FieldTag) tag, v);
                         break;
                 }
                 case KIND_STRING: {

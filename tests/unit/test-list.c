@@ -48,3 +48,23 @@ Test(list, remove_unlinks_wherever_the_item_is) {
         cr_assert_null(head);
         cr_assert_not(LIST_REMOVE(next, head, &a));
 }
+
+Test(list, remove_counted_counts_out_only_what_was_there) {
+        Node a = { .id = 1 }, b = { .id = 2 }, stranger = { .id = 3 };
+        Node *head = NULL;
+        unsigned n = 2;
+
+        LIST_PREPEND(next, head, &a);
+        LIST_PREPEND(next, head, &b);
+        LIST_REMOVE_COUNTED(next, head, n, &stranger);
+        cr_assert_eq(n, 2);
+        LIST_REMOVE_COUNTED(next, head, n, &a);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(head, &b);
+        cr_assert_null(b.next);
+        LIST_REMOVE_COUNTED(next, head, n, &a);
+        cr_assert_eq(n, 1);
+        LIST_REMOVE_COUNTED(next, head, n, &b);
+        cr_assert_eq(n, 0);
+        cr_assert_null(head);
+}
