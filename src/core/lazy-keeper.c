@@ -74,7 +74,7 @@ _Noreturn static void keeper_run(int sock, int done, int pidfd) {
 
 int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret) {
         _cleanup_close_ int s0 = -EBADF, s1 = -EBADF, d0 = -EBADF, d1 = -EBADF;
-        int sv[2], pp[2], st;
+        int sv[2], pp[2], st, r;
         pid_t child;
 
         if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -104,8 +104,16 @@ int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret) {
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
                 return -ECHILD;
 
-        /* In flight from here on: a reference only the keeper's socket holds
-         * besides ours. */
+        *ret = (LazyKeeper) { .sock = TAKE_FD(s0), .done = TAKE_FD(d1) };
+        r = lazy_keeper_hold(ret, uffd);
+        if (r < 0) {
+                lazy_keeper_stop(ret); /* let it go */
+                return r;
+        }
+        return 0;
+}
+
+int lazy_keeper_hold(LazyKeeper *k, int fd) {
         union {
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int))];
@@ -115,16 +123,17 @@ int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret) {
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
                               .msg_controllen = sizeof(control) };
         struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+        if (k->sock < 0)
+                return -EBADF;
+        /* In flight from here on: a reference only the keeper's socket holds
+         * besides ours. */
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
         c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &uffd, sizeof(int));
-        if (sendmsg(s0, &msg, MSG_NOSIGNAL) != 1) {
-                int r = -errno;
-                (void) send(d1, "x", 1, MSG_NOSIGNAL); /* let it go */
-                return log_debug_errno(r, "cannot hand the userfaultfd to its keeper: %m");
-        }
-        *ret = (LazyKeeper) { .sock = TAKE_FD(s0), .done = TAKE_FD(d1) };
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        if (sendmsg(k->sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+                return log_debug_errno(-errno, "cannot hand a userfaultfd to its keeper: %m");
         return 0;
 }
 

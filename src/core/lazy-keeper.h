@@ -22,8 +22,15 @@ typedef struct LazyKeeper {
 
 #define LAZY_KEEPER_NULL ((LazyKeeper) { .sock = -1, .done = -1 })
 
-/* Start a keeper for the target behind target_pidfd and give it uffd. */
+/* Start a keeper for the target behind target_pidfd and give it uffd. The
+ * keeper holds what it was given until it is told the restore is over, or
+ * until the target is dead once we are gone: the target's children that
+ * we trace die with it (PTRACE_O_EXITKILL). */
 int lazy_keeper_start(int target_pidfd, int uffd, LazyKeeper *ret);
+
+/* Give the keeper one more descriptor to hold (the userfaultfd of a child
+ * the target forked while its memory streamed back). */
+int lazy_keeper_hold(LazyKeeper *k, int fd);
 
 /* The restore is over (done, or the target killed): the keeper lets go. */
 void lazy_keeper_stop(LazyKeeper *k);

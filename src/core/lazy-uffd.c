@@ -372,6 +372,14 @@ static int on_fork(LazyRestore *l, Space *parent, int child_uffd) {
 
         fcntl(child_uffd, F_SETFD, FD_CLOEXEC);
         fcntl(child_uffd, F_SETFL, fcntl(child_uffd, F_GETFL) | O_NONBLOCK);
+        /* Its areas too must not turn into zero pages should we die. (The
+         * keeper holds a few hundred: past that, a child is safe as long
+         * as we live, as every child was before there was a keeper.) */
+        if (lazy_keeper_hold(&l->keeper, child_uffd) < 0)
+                log_warning("the keeper of the lazy restore of %i cannot hold the memory of one more child: "
+                            "should this process die before the memory is back, that child could see zero pages "
+                            "for the moment before it is killed",
+                            l->pid);
         r = lazy_add_space(l, child_uffd, 0, &s);
         if (r < 0) {
                 safe_close(child_uffd);
