@@ -12,6 +12,9 @@
 #include "lazy.h"
 
 #define LAZY_MAX_WORKERS 8
+/* How much nicer than the rest of us the background workers are (the
+ * fault-serving thread keeps our nice value). */
+#define LAZY_WORKER_NICE 10
 
 /* One address space being filled: the target's, or a child's forked while
  * pages were still streaming. */

@@ -109,7 +109,8 @@ static Frozen *checkpoint_scanning(Target *t, PageScanMode mode) {
         o.scan_mode = mode;
         r = memcr_checkpoint(t->pid, t->pidfd, &o, &f);
         cr_assert_eq(r, 0, "checkpoint failed: %s", strerror(-r));
-        cr_assert_lt(proc_status_kb(t->pid, "RssAnon"), 1024);
+        uint64_t rss = proc_status_kb(t->pid, "RssAnon");
+        cr_assert_lt(rss, 1024, "RssAnon %llu kB after the checkpoint", (unsigned long long) rss);
         char running[256];
         unsigned n = threads_running(t->pid, running, sizeof(running));
         if (n > 0)
