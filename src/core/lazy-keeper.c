@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "lazy-keeper.h"
-#include "log.h"
 #include "macro.h"
 
 /* How long a keeper whose owner died waits for the target to die: the
@@ -133,7 +132,7 @@ int lazy_keeper_hold(LazyKeeper *k, int fd) {
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &fd, sizeof(int));
         if (sendmsg(k->sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
-                return log_debug_errno(-errno, "cannot hand a userfaultfd to its keeper: %m");
+                return -errno; /* said by the caller */
         return 0;
 }
 

@@ -232,9 +232,9 @@ static void *worker(void *userdata) {
          * with a busy 1 GiB target on 2 CPUs: the median first access and
          * the time to fully resident both shorten, see bench/RESULTS.md.) */
         errno = 0;
-        int nice = getpriority(PRIO_PROCESS, (id_t) gettid());
+        int base = getpriority(PRIO_PROCESS, (id_t) gettid());
         if (errno == 0)
-                (void) setpriority(PRIO_PROCESS, (id_t) gettid(), MIN(nice + LAZY_WORKER_NICE, 19));
+                (void) setpriority(PRIO_PROCESS, (id_t) gettid(), MIN(base + LAZY_WORKER_NICE, 19));
         while (!atomic_load(&l->stop)) {
                 Space *s;
                 size_t idx;
@@ -385,11 +385,13 @@ static int on_fork(LazyRestore *l, Space *parent, int child_uffd) {
         /* Its areas too must not turn into zero pages should we die. (The
          * keeper holds a few hundred: past that, a child is safe as long
          * as we live, as every child was before there was a keeper.) */
-        if (lazy_keeper_hold(&l->keeper, child_uffd) < 0)
-                log_warning("the keeper of the lazy restore of %i cannot hold the memory of one more child: "
-                            "should this process die before the memory is back, that child could see zero pages "
-                            "for the moment before it is killed",
-                            l->pid);
+        r = lazy_keeper_hold(&l->keeper, child_uffd);
+        if (r < 0)
+                log_warning_errno(r,
+                                  "the keeper of the lazy restore of %i cannot hold the memory of one more child "
+                                  "(%m): should this process die before the memory is back, that child could see "
+                                  "zero pages for the moment before it is killed",
+                                  l->pid);
         r = lazy_add_space(l, child_uffd, 0, &s);
         if (r < 0) {
                 safe_close(child_uffd);
